@@ -1,0 +1,59 @@
+"""Settings: the only module that reads the environment.
+
+Every value can come from a `SUPPORTDESK_*` variable or from a CLI option; the CLI hands its
+options to the server's worker processes through `Settings.to_environ()`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+DEFAULT_STATUSES = ("open", "replied", "customer-reply", "on-hold", "closed")
+DEFAULT_PRIORITIES = ("low", "medium", "high", "urgent")
+DEFAULT_DEPARTMENTS = ("technical", "billing", "sales")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SUPPORTDESK_", frozen=True, extra="ignore")
+
+    database_url: str = "sqlite:///./supportdesk.db"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    storage_dir: str = "./storage"
+    statuses: CommaList = DEFAULT_STATUSES
+    priorities: CommaList = DEFAULT_PRIORITIES
+    departments: CommaList = DEFAULT_DEPARTMENTS
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    log_level: str = "info"
+
+    @field_validator("statuses", "priorities", "departments", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            items = tuple(item.strip() for item in value.split(",") if item.strip())
+            if not items:
+                raise ValueError("needs at least one value")
+            return items
+        return value
+
+    @field_validator("statuses", "priorities")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("needs at least one value")
+        if len(set(value)) != len(value):
+            raise ValueError("values must be unique")
+        return value
+
+    def to_environ(self) -> None:
+        """Publish these settings as environment variables, for the server's worker processes."""
+        for name, value in self.model_dump().items():
+            text = ",".join(value) if isinstance(value, tuple) else str(value)
+            os.environ[f"SUPPORTDESK_{name.upper()}"] = text

@@ -1,0 +1,120 @@
+"""The backend-neutral part of the database layer: the interfaces and the statement cache."""
+
+from __future__ import annotations
+
+import abc
+from collections import OrderedDict
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import literal_column, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+
+Row = Mapping[str, Any]
+Params = Mapping[str, Any]
+
+
+class DatabaseConfigError(Exception):
+    """The database URL cannot be used (bad scheme, bad path, unreachable server)."""
+
+
+class IntegrityViolation(Exception):
+    """A constraint (unique, foreign key, not null) refused a write."""
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    sql: str
+    defaults: dict[str, Any]
+    positions: tuple[str, ...] | None
+
+
+class StatementCache:
+    """Compiles each Core statement object once per dialect.
+
+    Keyed by object identity: static statements are module constants and dynamic ones come from
+    the repositories' shape caches, so the same object comes back for the same shape. Bounded,
+    least recently used first out; each entry holds its statement so an id is never reused while
+    cached.
+    """
+
+    def __init__(self, dialect: Dialect, size: int = 4096) -> None:
+        self._dialect = dialect
+        self._size = size
+        self._entries: OrderedDict[int, tuple[ClauseElement, Compiled]] = OrderedDict()
+
+    def get(self, statement: ClauseElement) -> Compiled:
+        key = id(statement)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is statement:
+            self._entries.move_to_end(key)
+            return entry[1]
+        compiled = statement.compile(dialect=self._dialect)
+        positions = compiled.positiontup
+        result = Compiled(
+            sql=str(compiled),
+            defaults={k: v for k, v in compiled.params.items() if v is not None},
+            positions=tuple(positions) if positions is not None else None,
+        )
+        self._entries[key] = (statement, result)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return result
+
+
+class Conn(abc.ABC):
+    """One connection inside a read or a write transaction."""
+
+    @abc.abstractmethod
+    async def fetch_all(self, statement: ClauseElement, params: Params | None = None) -> list[Row]:
+        """All rows, as mappings from column label to value."""
+
+    @abc.abstractmethod
+    async def fetch_one(self, statement: ClauseElement, params: Params | None = None) -> Row | None:
+        """The first row or None."""
+
+    async def fetch_value(self, statement: ClauseElement, params: Params | None = None) -> Any:
+        """The first column of the first row, or None."""
+        row = await self.fetch_one(statement, params)
+        return None if row is None else next(iter(row.values()))
+
+    @abc.abstractmethod
+    async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
+        """Run a write; return the number of rows it touched."""
+
+
+class Database(abc.ABC):
+    """A pool of connections to one database, for one process."""
+
+    dialect_name: str
+
+    @abc.abstractmethod
+    def read(self) -> AbstractAsyncContextManager[Conn]:
+        """A read transaction: every statement sees the same snapshot."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Conn]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the connections; DatabaseConfigError if the database cannot be reached."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close every connection."""
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            async with self.read() as conn:
+                await conn.fetch_value(_PING)
+        except Exception:
+            return False
+        return True
+
+
+_PING = select(literal_column("1"))

@@ -1,0 +1,164 @@
+"""PostgreSQL backend: an asyncpg pool; network I/O never blocks the event loop.
+
+Timestamps cross the driver as text in the wire format (see `supportdesk.timestamps`), through
+a codec installed on every connection, so repositories see the same values as on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import asyncpg
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.sql import ClauseElement
+
+from supportdesk.db.base import (
+    Conn,
+    Database,
+    DatabaseConfigError,
+    IntegrityViolation,
+    Params,
+    Row,
+    StatementCache,
+)
+from supportdesk.db.url import DatabaseUrl
+from supportdesk.errors import DatabaseUnavailable
+
+CONNECT_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 30.0
+
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+
+def decode_timestamp(text: str) -> str:
+    """`2024-01-15 10:30:00.5+00` (PostgreSQL's ISO output in UTC) -> the wire format."""
+    clock = text[11:].removesuffix("+00")
+    seconds, _, fraction = clock.partition(".")
+    return f"{text[:10]}T{seconds}.{fraction.ljust(6, '0')}Z"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=str,
+        decoder=decode_timestamp,
+        format="text",
+    )
+
+
+class _PostgresConn(Conn):
+    def __init__(self, conn: asyncpg.Connection, statements: StatementCache) -> None:
+        self._conn = conn
+        self._statements = statements
+
+    def _args(self, statement: ClauseElement, params: Params | None) -> tuple[str, list[Any]]:
+        compiled = self._statements.get(statement)
+        values = {**compiled.defaults, **params} if params else compiled.defaults
+        return compiled.sql, [values[name] for name in compiled.positions or ()]
+
+    async def fetch_all(self, statement: ClauseElement, params: Params | None = None) -> list[Row]:
+        sql, args = self._args(statement, params)
+        with _translated():
+            rows: list[Row] = await self._conn.fetch(sql, *args)
+        return rows
+
+    async def fetch_one(self, statement: ClauseElement, params: Params | None = None) -> Row | None:
+        sql, args = self._args(statement, params)
+        with _translated():
+            row: Row | None = await self._conn.fetchrow(sql, *args)
+        return row
+
+    async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
+        sql, args = self._args(statement, params)
+        with _translated():
+            status: str = await self._conn.execute(sql, *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+
+class _translated:
+    """Turns driver errors into the layer's own: constraint -> IntegrityViolation, lost
+    connection -> DatabaseUnavailable (503)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, asyncpg.exceptions.IntegrityConstraintViolationError):
+            raise IntegrityViolation(str(exc)) from exc
+        if isinstance(exc, _UNAVAILABLE):
+            raise DatabaseUnavailable("The database is unavailable; try again.") from exc
+
+
+class PostgresDatabase(Database):
+    dialect_name = "postgresql"
+
+    def __init__(self, url: DatabaseUrl, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self._pool: asyncpg.Pool | None = None
+        self._min_size = min_size
+        self._max_size = max_size
+        self._statements = StatementCache(asyncpg_dialect.dialect())
+
+    async def connect(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url.postgres_dsn(),
+                min_size=self._min_size,
+                max_size=self._max_size,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=COMMAND_TIMEOUT_S,
+                statement_cache_size=1024,
+                server_settings={"timezone": "UTC", "application_name": "supportdesk"},
+                init=_init_connection,
+            )
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatabaseConfigError(
+                f"cannot connect to PostgreSQL at {self.url.masked}: {reason}"
+            ) from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def _begin(self, readonly: bool) -> AsyncIterator[Conn]:
+        if self._pool is None:
+            raise DatabaseUnavailable("The database is not connected.")
+        with _translated():
+            conn = await self._pool.acquire(timeout=CONNECT_TIMEOUT_S)
+        try:
+            transaction = conn.transaction(
+                isolation="repeatable_read" if readonly else "read_committed", readonly=readonly
+            )
+            with _translated():
+                await transaction.start()
+            try:
+                yield _PostgresConn(conn, self._statements)
+            except BaseException:
+                with _translated():
+                    await transaction.rollback()
+                raise
+            with _translated():
+                await transaction.commit()
+        finally:
+            await self._pool.release(conn)
+
+    def read(self) -> AbstractAsyncContextManager[Conn]:
+        return self._begin(readonly=True)
+
+    def transaction(self) -> AbstractAsyncContextManager[Conn]:
+        return self._begin(readonly=False)

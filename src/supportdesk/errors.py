@@ -1,0 +1,88 @@
+"""The error hierarchy. Every expected failure is raised as one of these and rendered by
+`jsonapi.errors` into SPEC section 7's body: `message`, `code` and, for 422, `errors`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class SupportdeskError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadQuery(SupportdeskError):
+    status = 400
+    code = "invalid_query"
+
+
+class InvalidJson(SupportdeskError):
+    status = 400
+    code = "invalid_json"
+
+
+class Unauthenticated(SupportdeskError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(SupportdeskError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(SupportdeskError):
+    status = 404
+    code = "not_found"
+
+
+class ResourceNotFound(NotFound):
+    def __init__(self, type_: str, resource_id: object) -> None:
+        super().__init__(f"No {type_} resource with id {resource_id}.")
+
+
+class MethodNotAllowed(SupportdeskError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class Conflict(SupportdeskError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(SupportdeskError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(SupportdeskError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ValidationFailed(SupportdeskError):
+    """422 with Laravel's `errors` object: field -> list of messages."""
+
+    status = 422
+    code = "validation_failed"
+
+    def __init__(self, errors: Mapping[str, Sequence[str]]) -> None:
+        self.errors = {field: list(messages) for field, messages in errors.items()}
+        first = next(iter(self.errors.values()))[0]
+        extra = sum(len(messages) for messages in self.errors.values()) - 1
+        suffix = f" (and {extra} more error{'s' if extra > 1 else ''})" if extra else ""
+        super().__init__(first + suffix)
+
+    @classmethod
+    def field(cls, field: str, message: str) -> ValidationFailed:
+        return cls({field: [message]})
+
+
+class DatabaseUnavailable(SupportdeskError):
+    status = 503
+    code = "database_unavailable"

@@ -1,0 +1,10 @@
+"""SQLAlchemy Core table definitions, one module per table: the schema Alembic migrates to."""
+
+from supportdesk.tables.api_keys import api_keys
+from supportdesk.tables.base import metadata
+from supportdesk.tables.roles import roles
+from supportdesk.tables.ticket_messages import ticket_messages
+from supportdesk.tables.tickets import tickets
+from supportdesk.tables.users import users
+
+__all__ = ["api_keys", "metadata", "roles", "ticket_messages", "tickets", "users"]
