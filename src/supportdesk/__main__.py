@@ -1,0 +1,3 @@
+from supportdesk.cli.main import app
+
+app(prog_name="supportdesk")

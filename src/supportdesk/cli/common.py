@@ -1,0 +1,88 @@
+"""What every command shares: settings from options over the environment, an open database,
+and one clear line (never a traceback) when the database cannot be used."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from supportdesk.config import Settings
+from supportdesk.db import Database, DatabaseConfigError, DatabaseUrl, open_database
+from supportdesk.db import migrate as migrations
+from supportdesk.errors import SupportdeskError, ValidationFailed
+
+T = TypeVar("T")
+
+DatabaseOption = typer.Option(
+    None,
+    "--database-url",
+    help="sqlite:///PATH or postgresql://USER@HOST/NAME [env SUPPORTDESK_DATABASE_URL]",
+    show_default=False,
+)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"invalid configuration: {problems}")
+
+
+def run_with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+    """Open the database, run `action`, close it; database and validation problems become one
+    line on stderr and a non-zero exit."""
+
+    async def main() -> T:
+        db = open_database(settings.database_url)
+        await db.connect()
+        try:
+            return await action(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except DatabaseConfigError as exc:
+        fail(str(exc))
+    except ValidationFailed as exc:
+        for field, messages in exc.errors.items():
+            for message in messages:
+                typer.echo(f"error: {field}: {message}", err=True)
+        raise typer.Exit(1) from None
+    except SupportdeskError as exc:
+        fail(exc.message, 1)
+
+
+def migrate(settings: Settings) -> None:
+    """Check the database answers, then apply pending migrations."""
+    try:
+        url = DatabaseUrl.parse(settings.database_url)
+    except DatabaseConfigError as exc:
+        fail(str(exc))
+
+    async def noop(_: Database) -> None:
+        return None
+
+    run_with_db(settings, noop)
+    try:
+        migrations.upgrade(url)
+    except Exception as exc:  # a migration that fails half-way is rolled back by Alembic
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"migrating {url.masked} failed: {reason}")
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,106 @@
+"""`supportdesk keys create|list|disable|delete`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from supportdesk.auth import repository
+from supportdesk.auth.keys import ALL, PERMISSIONS
+from supportdesk.auth.service import create_key
+from supportdesk.cli.common import DatabaseOption, fail, load_settings, run_with_db
+from supportdesk.db import Database, Row
+
+app = typer.Typer(help="Manage API keys (there is no HTTP endpoint for this).", no_args_is_help=True)
+
+
+@app.command()
+def create(
+    name: str = typer.Option(..., "--name", help="A label for the key"),
+    permission: list[str] = typer.Option(
+        [],
+        "--permission",
+        help=f"Repeatable: {', '.join(PERMISSIONS)} or * (admin. prefix accepted)",
+    ),
+    all_permissions: bool = typer.Option(False, "--all", help="Every permission (*)"),
+    allow_ip: list[str] = typer.Option(
+        [], "--allow-ip", help="Repeatable: an address or CIDR range allowed to use the key"
+    ),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Create a key. The token is printed once, alone on the last line."""
+    permissions = [ALL] if all_permissions else permission
+    if not permissions:
+        fail("give at least one --permission, or --all", 1)
+    settings = load_settings(database_url=database_url)
+
+    async def action(db: Database) -> tuple[int, str]:
+        return await create_key(db, name, permissions, allow_ip)
+
+    try:
+        key_id, token = run_with_db(settings, action)
+    except ValueError as exc:
+        fail(str(exc), 1)
+    typer.echo(f"Created API key {key_id} ({name}); store this token now, it is not shown again:")
+    typer.echo(token)
+
+
+@app.command("list")
+def list_keys(database_url: str | None = DatabaseOption) -> None:
+    """List keys (never their tokens)."""
+    settings = load_settings(database_url=database_url)
+
+    async def action(db: Database) -> list[Row]:
+        async with db.read() as conn:
+            return await repository.list_all(conn)
+
+    rows = run_with_db(settings, action)
+    table = Table("id", "name", "permissions", "allowed ips", "enabled", "last used", "created")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["name"],
+            ", ".join(json.loads(row["permissions"])),
+            ", ".join(json.loads(row["allowed_ips"])) or "any",
+            "yes" if row["enabled"] else "no",
+            row["last_used_at"] or "never",
+            row["created_at"],
+        )
+    Console(width=160).print(table)
+
+
+def _change(key_id: int, database_url: str | None, enabled: bool | None) -> None:
+    settings = load_settings(database_url=database_url)
+
+    async def action(db: Database) -> bool:
+        async with db.transaction() as conn:
+            if enabled is None:
+                return await repository.remove(conn, key_id)
+            return await repository.set_enabled(conn, key_id, enabled)
+
+    if not run_with_db(settings, action):
+        fail(f"no API key with id {key_id}", 1)
+
+
+@app.command()
+def disable(key_id: int = typer.Argument(..., help="The key's id"), database_url: str | None = DatabaseOption) -> None:
+    """Disable a key: it answers 401 until enabled again."""
+    _change(key_id, database_url, enabled=False)
+    typer.echo(f"API key {key_id} disabled")
+
+
+@app.command()
+def enable(key_id: int = typer.Argument(..., help="The key's id"), database_url: str | None = DatabaseOption) -> None:
+    """Enable a disabled key."""
+    _change(key_id, database_url, enabled=True)
+    typer.echo(f"API key {key_id} enabled")
+
+
+@app.command()
+def delete(key_id: int = typer.Argument(..., help="The key's id"), database_url: str | None = DatabaseOption) -> None:
+    """Delete a key for good."""
+    _change(key_id, database_url, enabled=None)
+    typer.echo(f"API key {key_id} deleted")

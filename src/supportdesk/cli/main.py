@@ -1,0 +1,82 @@
+"""`supportdesk`: serve, migrate, keys, users."""
+
+from __future__ import annotations
+
+import typer
+
+from supportdesk.auth import repository as keys_repository
+from supportdesk.auth.keys import ALL
+from supportdesk.auth.service import create_key
+from supportdesk.cli import keys, users
+from supportdesk.cli.common import DatabaseOption, load_settings, migrate, run_with_db
+from supportdesk.db import Database
+
+app = typer.Typer(
+    help="supportdesk: a support-ticket service with a Paymenter-compatible admin API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
+
+
+@app.command("migrate")
+def migrate_command(database_url: str | None = DatabaseOption) -> None:
+    """Apply pending database migrations (SQLite and PostgreSQL)."""
+    settings = load_settings(database_url=database_url)
+    migrate(settings)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Listen address [env SUPPORTDESK_HOST; 127.0.0.1]"),
+    port: int | None = typer.Option(None, help="Listen port [env SUPPORTDESK_PORT; 8000]"),
+    workers: int | None = typer.Option(
+        None, help="Worker processes [env SUPPORTDESK_WORKERS; 1]"
+    ),
+    database_url: str | None = DatabaseOption,
+    storage_dir: str | None = typer.Option(
+        None, help="Attachment files [env SUPPORTDESK_STORAGE_DIR; ./storage]"
+    ),
+    log_level: str | None = typer.Option(None, help="Server log level [info]"),
+) -> None:
+    """Apply pending migrations, then serve the API. On a database with no API key, create a
+    demo key with every permission and print it once."""
+    import uvicorn
+
+    settings = load_settings(
+        host=host,
+        port=port,
+        workers=workers,
+        database_url=database_url,
+        storage_dir=storage_dir,
+        log_level=log_level,
+    )
+    migrate(settings)
+
+    async def demo_key(db: Database) -> str | None:
+        async with db.read() as conn:
+            if await keys_repository.any_exists(conn):
+                return None
+        return (await create_key(db, "demo", [ALL], []))[1]
+
+    token = run_with_db(settings, demo_key)
+    if token is not None:
+        typer.echo("Created a demo API key with every permission (shown only this once):")
+        typer.echo(f"  Authorization: Bearer {token}")
+    typer.echo(f"Serving on http://{settings.host}:{settings.port} (docs at /docs)")
+    settings.to_environ()
+    uvicorn.run(
+        "supportdesk.app:create_app_from_environ",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        server_header=False,
+    )

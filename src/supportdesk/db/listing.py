@@ -1,0 +1,176 @@
+"""Filtered, sorted, paged selects built from a parsed `ListQuery`, and `IN (...)` lookups.
+
+Statements are cached by *shape* (which filters, how many values, which sorts), never by
+value, so each shape is built and compiled once; values travel as bound parameters. Every
+filter name maps to a `ListFilter` chosen by the repository: no client string becomes SQL.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, false, func, or_, select
+from sqlalchemy.sql.elements import UnaryExpression
+
+from supportdesk.db.base import Conn, Row
+from supportdesk.jsonapi.query import ListQuery
+
+
+class ListFilter(abc.ABC):
+    """Turns a parsed filter value into bound parameters, and a parameter shape into a clause."""
+
+    @abc.abstractmethod
+    def params(self, name: str, value: Any) -> dict[str, Any]:
+        """Parameter names must determine the clause: they are the statement's cache key."""
+
+    @abc.abstractmethod
+    def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
+        """The WHERE clause for these parameter names."""
+
+
+class AnyOf(ListFilter):
+    """Exact match on any of the values; `None` among them matches NULL."""
+
+    def __init__(self, column: ColumnElement[Any], transform: Callable[[Any], Any] | None = None):
+        self.column = column
+        self.transform = transform
+
+    def params(self, name: str, value: Any) -> dict[str, Any]:
+        values = [v for v in value if v is not None]
+        if self.transform is not None:
+            values = [self.transform(v) for v in values]
+        out = {f"{name}_{i}": v for i, v in enumerate(values)}
+        if None in value:
+            out[f"{name}_null"] = None
+        return out
+
+    def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
+        binds = [bindparam(k) for k in keys if not k.endswith("_null")]
+        parts: list[ColumnElement[bool]] = []
+        if len(binds) == 1:
+            parts.append(self.column == binds[0])
+        elif binds:
+            parts.append(self.column.in_(binds))
+        if len(binds) < len(keys):
+            parts.append(self.column.is_(None))
+        return or_(*parts) if parts else false()
+
+
+class Compare(ListFilter):
+    """`column >= value` (op "ge") or `column < value` (op "lt")."""
+
+    def __init__(self, column: ColumnElement[Any], op: str) -> None:
+        self.column = column
+        self.op = op
+
+    def params(self, name: str, value: Any) -> dict[str, Any]:
+        return {name: value}
+
+    def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
+        bound = bindparam(name)
+        return self.column >= bound if self.op == "ge" else self.column < bound
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` with LIKE's wildcards in `text` escaped (escape character `\\`)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class Contains(ListFilter):
+    """Case-insensitive substring match of each word (one word for a plain substring filter)."""
+
+    def __init__(self, column: ColumnElement[Any], split_words: bool = False) -> None:
+        self.column = column
+        self.split_words = split_words
+
+    def params(self, name: str, value: Any) -> dict[str, Any]:
+        words = value.split() if self.split_words else [value]
+        return {f"{name}_{i}": like_pattern(word) for i, word in enumerate(words[:32])}
+
+    def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
+        return and_(*(self.column.ilike(bindparam(k), escape="\\") for k in keys))
+
+
+@dataclass(frozen=True)
+class Listing:
+    table: Table
+    filters: Mapping[str, ListFilter]
+    # sort name -> expression (ascending order)
+    sorts: Mapping[str, ColumnElement[Any]]
+    # the columns to select (default: all)
+    columns: Sequence[ColumnElement[Any]] = ()
+
+
+class Lister:
+    """Runs list queries for one table, caching one (page, count) statement pair per shape."""
+
+    def __init__(self, listing: Listing) -> None:
+        self.listing = listing
+        self._cache: dict[Hashable, tuple[Select[Any], Select[Any]]] = {}
+
+    def _build(
+        self, filter_keys: Sequence[tuple[str, tuple[str, ...]]], sort: Sequence[tuple[str, bool]]
+    ) -> tuple[Select[Any], Select[Any]]:
+        table = self.listing.table
+        where = [self.listing.filters[name].clause(name, keys) for name, keys in filter_keys]
+        order: list[UnaryExpression[Any]] = []
+        for name, descending in sort:
+            expr = self.listing.sorts[name]
+            order.append(expr.desc() if descending else expr.asc())
+        if not sort or sort[-1][0] != "id":
+            last_descending = bool(sort) and sort[-1][1]
+            order.append(table.c.id.desc() if last_descending else table.c.id.asc())
+        page = (
+            select(*(self.listing.columns or table.columns))
+            .where(*where)
+            .order_by(*order)
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
+        count = select(func.count()).select_from(table).where(*where)
+        return page, count
+
+    async def page(self, conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
+        params: dict[str, Any] = {"limit": query.per_page, "offset": query.offset}
+        filter_keys = []
+        for name, value in sorted(query.filters.items()):
+            bound = self.listing.filters[name].params(name, value)
+            params.update(bound)
+            filter_keys.append((name, tuple(bound)))
+        sort = tuple((key.name, key.descending) for key in query.sort)
+        shape = (tuple(filter_keys), sort)
+        statements = self._cache.get(shape)
+        if statements is None:
+            statements = self._cache[shape] = self._build(filter_keys, sort)
+        page, count = statements
+        total: int = await conn.fetch_value(count, params)
+        rows = await conn.fetch_all(page, params) if total > query.offset else []
+        return rows, total
+
+
+class InLookup:
+    """`SELECT ... WHERE column IN (...)`, with the id list padded to a power of two so only a
+    handful of statement shapes exist."""
+
+    def __init__(self, build: Callable[[ColumnElement[bool]], Select[Any]], column: ColumnElement[Any]):
+        self._build = build
+        self._column = column
+        self._cache: dict[int, Select[Any]] = {}
+
+    async def fetch(self, conn: Conn, ids: Sequence[int], **params: Any) -> list[Row]:
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return []
+        size = 1 << (len(unique) - 1).bit_length()
+        statement = self._cache.get(size)
+        if statement is None:
+            binds = [bindparam(f"in_{i}") for i in range(size)]
+            statement = self._cache[size] = self._build(self._column.in_(binds))
+        padded = unique + [unique[-1]] * (size - len(unique))
+        return await conn.fetch_all(
+            statement, {**params, **{f"in_{i}": v for i, v in enumerate(padded)}}
+        )

@@ -1,0 +1,88 @@
+"""Request bodies: content type (415), size (413), JSON syntax (400), then validation (422)
+against a Pydantic model whose errors are worded as Laravel words them."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from supportdesk.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+JSON_TYPES = ("application/json", "application/vnd.api+json")
+
+Model = TypeVar("Model", bound=BaseModel)
+
+# Pydantic error type -> message; `{attribute}` is the field name with spaces.
+MESSAGES = {
+    "missing": "The {attribute} field is required.",
+    "required": "The {attribute} field is required.",
+    "string_type": "The {attribute} field must be a string.",
+    "too_long": "The {attribute} field must not be greater than {max} characters.",
+    "too_short": "The {attribute} field must be at least {min} characters.",
+    "integer": "The {attribute} field must be an integer.",
+    "choice": "The selected {attribute} is invalid.",
+    "email": "The {attribute} field must be a valid email address.",
+    "date": "The {attribute} field must be a valid date.",
+}
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The request's JSON object. An empty body counts as `{}`. A JSON:API document
+    (`{"data": {"attributes": {...}}}`) is unwrapped to its attributes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not raw.strip() and content_type in ("", *JSON_TYPES):
+        return {}
+    if content_type not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type `{content_type or '(none)'}`: send application/json."
+        )
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed.field("body", "The request body must be a JSON object.")
+    data = body.get("data")
+    if isinstance(data, dict) and isinstance(data.get("attributes"), dict):
+        return dict(data["attributes"])
+    return body
+
+
+def _message(error: Any) -> tuple[str, str]:
+    field = str(error["loc"][0]) if error["loc"] else "body"
+    template = MESSAGES.get(error["type"])
+    attribute = field.replace("_", " ")
+    if template is None:
+        return field, f"The {attribute} field is invalid."
+    return field, template.format(attribute=attribute, **(error.get("ctx") or {}))
+
+
+def validate(model: type[Model], data: dict[str, Any], context: dict[str, Any] | None = None) -> Model:
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        errors: dict[str, list[str]] = {}
+        for error in exc.errors():
+            field, message = _message(error)
+            errors.setdefault(field, []).append(message)
+        raise ValidationFailed(errors) from None
+
+
+async def read_body(
+    request: Request, model: type[Model], limit: int, context: dict[str, Any] | None = None
+) -> Model:
+    return validate(model, await read_json(request, limit), context)

@@ -1,0 +1,163 @@
+"""Rendering of JSON:API documents from database rows.
+
+A repository returns plain rows; the service collects what `include` and the to-many
+relationships need into a `Related`; these functions turn both into the bytes of a document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from supportdesk.db import Row
+from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.jsonapi.spec import ResourceSpec
+
+MEDIA_TYPE = "application/vnd.api+json"
+
+
+@dataclass
+class Related:
+    """What was loaded alongside the primary rows.
+
+    `many[relationship][parent_id]` lists the ids of a to-many relationship in order;
+    `included` holds the resources of the `included` member, in order (duplicates are dropped
+    when rendering).
+    """
+
+    many: dict[str, dict[int, list[int]]] = field(default_factory=dict)
+    included: list[tuple[ResourceSpec, Row]] = field(default_factory=list)
+
+
+def _attributes(spec: ResourceSpec, row: Row, fields: frozenset[str] | None) -> dict[str, Any]:
+    names = spec.attribute_names if fields is None else [n for n in spec.attribute_names if n in fields]
+    return {name: row[name] for name in names}
+
+
+def _relationships(
+    spec: ResourceSpec, row: Row, related: Related, fields: frozenset[str] | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for rel in spec.relationships:
+        if fields is not None and rel.name not in fields:
+            continue
+        if rel.many:
+            if rel.name not in related.many:  # not loaded: linkage only when asked for
+                continue
+            ids = related.many[rel.name].get(row["id"], [])
+            out[rel.name] = {"data": [{"type": rel.type, "id": str(i)} for i in ids]}
+        else:
+            value = row[rel.key or rel.name]
+            out[rel.name] = {"data": None if value is None else {"type": rel.type, "id": str(value)}}
+    return out
+
+
+def resource_object(
+    spec: ResourceSpec, row: Row, related: Related | None, query: ResourceQuery
+) -> dict[str, Any]:
+    """One resource object; `related=None` renders it without relationships (as in `included`)."""
+    fields = query.fields.get(spec.type)
+    obj: dict[str, Any] = {
+        "type": spec.type,
+        "id": str(row["id"]),
+        "attributes": _attributes(spec, row, fields),
+    }
+    if related is not None and spec.relationships:
+        relationships = _relationships(spec, row, related, fields)
+        if relationships:
+            obj["relationships"] = relationships
+    return obj
+
+
+def _included(related: Related, query: ResourceQuery) -> list[dict[str, Any]]:
+    seen: set[tuple[str, Any]] = set()
+    out = []
+    for spec, row in related.included:
+        key = (spec.type, row["id"])
+        if key not in seen:
+            seen.add(key)
+            out.append(resource_object(spec, row, None, query))
+    return out
+
+
+def _response(document: dict[str, Any], status: int = 200, **headers: str) -> Response:
+    return Response(
+        orjson.dumps(document), status_code=status, media_type=MEDIA_TYPE, headers=headers or None
+    )
+
+
+def render_one(
+    spec: ResourceSpec,
+    row: Row,
+    related: Related,
+    query: ResourceQuery,
+    status: int = 200,
+    location: str | None = None,
+) -> Response:
+    document: dict[str, Any] = {"data": resource_object(spec, row, related, query)}
+    if query.include:
+        document["included"] = _included(related, query)
+    headers = {"Location": location} if location else {}
+    return _response(document, status, **headers)
+
+
+def page_url(request: Request, page: int) -> str:
+    """The request's own URL with only `page` changed: filters, sorts, includes and `per_page`
+    carry over, unlike Paymenter's links."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    params.append(("page", str(page)))
+    base = str(request.url.replace(query=""))
+    return f"{base}?{urlencode(params, safe='[],')}"
+
+
+def render_page(
+    spec: ResourceSpec,
+    rows: Sequence[Row],
+    total: int,
+    related: Related,
+    query: ListQuery,
+    request: Request,
+) -> Response:
+    last_page = max(1, -(-total // query.per_page))
+    first = query.offset + 1 if rows else None
+    document: dict[str, Any] = {
+        "data": [resource_object(spec, row, related, query) for row in rows],
+        "links": {
+            "first": page_url(request, 1),
+            "last": page_url(request, last_page),
+            "prev": page_url(request, query.page - 1) if query.page > 1 else None,
+            "next": page_url(request, query.page + 1) if query.page < last_page else None,
+        },
+        "meta": {
+            "current_page": query.page,
+            "from": first,
+            "to": query.offset + len(rows) if rows else None,
+            "per_page": query.per_page,
+            "path": str(request.url.replace(query="")),
+            "total": total,
+            "last_page": last_page,
+        },
+    }
+    if query.include:
+        document["included"] = _included(related, query)
+    return _response(document)
+
+
+def render_data(type_: str, id_: str, attributes: dict[str, Any]) -> Response:
+    """A document for a resource that has no table (ticket settings)."""
+    return _response({"data": {"type": type_, "id": id_, "attributes": attributes}})
+
+
+def render_list(spec: ResourceSpec, rows: Iterable[Row]) -> Response:
+    """An unpaginated collection of a small table (roles)."""
+    return _response({"data": [resource_object(spec, row, None, ResourceQuery()) for row in rows]})
+
+
+def no_content() -> Response:
+    return Response(status_code=204)

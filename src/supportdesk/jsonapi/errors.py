@@ -1,0 +1,89 @@
+"""Error bodies (SPEC section 7) and the exception handlers that produce them: ours, FastAPI's
+validation errors, Starlette's 404/405 for unknown routes, and every unexpected exception."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from supportdesk.errors import SupportdeskError, ValidationFailed
+
+log = logging.getLogger("supportdesk.errors")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = {"message": message, "code": code, **extra}
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _supportdesk_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SupportdeskError)
+    if isinstance(exc, ValidationFailed):
+        return error_response(exc.status, exc.code, exc.message, errors=exc.errors)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+def _request_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors():
+        name = str(error["loc"][-1]) if error.get("loc") else "request"
+        errors.setdefault(name, []).append(str(error.get("msg", "is invalid")))
+    return _supportdesk_error(_, ValidationFailed(errors))
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    if exc.status_code == 404:
+        message = f"The route {request.url.path} could not be found."
+    elif exc.status_code == 405:
+        message = f"The {request.method} method is not supported for route {request.url.path}."
+    else:
+        message = str(exc.detail)
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+def _unexpected_error(request: Request, exc: Exception) -> Response:
+    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    log.error(
+        "unhandled error in %s %s (request_id=%s)",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=exc,
+    )
+    return error_response(500, "internal", "Server error", request_id=request_id)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(SupportdeskError, _supportdesk_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,183 @@
+"""OpenAPI fragments generated from the resource declarations, so the published document lists
+exactly the filters, sorts, includes and fields the parser accepts, and every error body."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from supportdesk.jsonapi.document import MEDIA_TYPE
+from supportdesk.jsonapi.query import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from supportdesk.jsonapi.spec import ResourceSpec
+
+_ERROR = {
+    "type": "object",
+    "required": ["message", "code"],
+    "properties": {
+        "message": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "request_id": {"type": "string"},
+    },
+}
+_ERROR_TEXT = {
+    400: "Unknown filter, sort, include or fields name, or a malformed query or JSON body",
+    401: "Missing, unknown or disabled API key",
+    403: "Address not allowed, or a permission missing",
+    404: "No such resource",
+    409: "Conflict",
+    413: "Body too large",
+    415: "Unsupported Content-Type",
+    422: "Invalid body or paging parameter",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {
+            "description": _ERROR_TEXT[status],
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+        for status in (401, 403, *statuses)
+    }
+
+
+def _identifier(type_: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "id"],
+        "properties": {"type": {"const": type_}, "id": {"type": "string"}},
+    }
+
+
+def resource_schema(spec: ResourceSpec, with_relationships: bool = True) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "type": {"const": spec.type},
+        "id": {"type": "string"},
+        "attributes": {"type": "object", "properties": dict(spec.attributes)},
+    }
+    if with_relationships and spec.relationships:
+        properties["relationships"] = {
+            "type": "object",
+            "properties": {
+                rel.name: {
+                    "type": "object",
+                    "properties": {
+                        "data": {"type": "array", "items": _identifier(rel.type)}
+                        if rel.many
+                        else {"anyOf": [_identifier(rel.type), {"type": "null"}]}
+                    },
+                }
+                for rel in spec.relationships
+            },
+        }
+    return {"type": "object", "required": ["type", "id", "attributes"], "properties": properties}
+
+
+def _included(specs: Mapping[str, ResourceSpec]) -> dict[str, Any]:
+    return {"type": "array", "items": {"anyOf": [resource_schema(s, False) for s in specs.values()]}}
+
+
+def _content(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {MEDIA_TYPE: {"schema": schema}}}
+
+
+def one(spec: ResourceSpec, specs: Mapping[str, ResourceSpec], status: int = 200) -> dict[int | str, Any]:
+    schema = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"data": resource_schema(spec), "included": _included(specs)},
+    }
+    return {status: _content(schema, f"One {spec.type} resource")}
+
+
+def many(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[int | str, Any]:
+    link = {"type": ["string", "null"], "format": "uri"}
+    nullable_int = {"type": ["integer", "null"]}
+    schema = {
+        "type": "object",
+        "required": ["data", "links", "meta"],
+        "properties": {
+            "data": {"type": "array", "items": resource_schema(spec)},
+            "links": {
+                "type": "object",
+                "properties": {name: link for name in ("first", "last", "prev", "next")},
+            },
+            "meta": {
+                "type": "object",
+                "properties": {
+                    "current_page": {"type": "integer"},
+                    "from": nullable_int,
+                    "to": nullable_int,
+                    "per_page": {"type": "integer"},
+                    "path": {"type": "string"},
+                    "total": {"type": "integer"},
+                    "last_page": {"type": "integer"},
+                },
+            },
+            "included": _included(specs),
+        },
+    }
+    return {200: _content(schema, f"A page of {spec.type}")}
+
+
+def _param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def resource_parameters(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> list[dict[str, Any]]:
+    params = []
+    if spec.includes:
+        params.append(
+            _param(
+                "include",
+                "Comma-separated related resources: "
+                + ", ".join(
+                    f"`{name}` (needs {spec.relationship(name).permission})" for name in spec.includes
+                ),
+            )
+        )
+    for type_, other in specs.items():
+        names = [*other.attribute_names, *(rel.name for rel in other.relationships)]
+        params.append(_param(f"fields[{type_}]", f"Sparse fieldset of `{type_}`: " + ", ".join(names)))
+    return params
+
+
+def list_parameters(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> list[dict[str, Any]]:
+    params = [
+        _param("page", "Page number, from 1", {"type": "integer", "minimum": 1, "default": 1}),
+        _param(
+            "per_page",
+            f"Page size, 1 to {MAX_PER_PAGE} (larger values are clamped)",
+            {"type": "integer", "minimum": 1, "default": DEFAULT_PER_PAGE},
+        ),
+        _param(
+            "sort",
+            "Comma-separated sort keys, `-` for descending: " + ", ".join(spec.sorts),
+        ),
+    ]
+    params += [_param(f"filter[{f.name}]", f"{f.description} ({f.kind.value})") for f in spec.filters]
+    return params + resource_parameters(spec, specs)
+
+
+def body(model: type[BaseModel], description: str) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    content = {"schema": schema}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": content, MEDIA_TYPE: content},
+        }
+    }

@@ -1,0 +1,88 @@
+"""All queries on tickets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, case, select
+
+from supportdesk.db import Conn, Row
+from supportdesk.db.listing import AnyOf, Compare, Contains, InLookup, Lister, Listing
+from supportdesk.db.writes import Writer
+from supportdesk.jsonapi.query import ListQuery
+from supportdesk.tables import tickets
+
+_GET = select(tickets).where(tickets.c.id == bindparam("ticket_id"))
+_by_user_ids = InLookup(
+    lambda where: select(tickets).where(where).order_by(tickets.c.user_id, tickets.c.id),
+    tickets.c.user_id,
+)
+_writer = Writer(tickets)
+
+_FILTERS = {
+    "id": AnyOf(tickets.c.id),
+    "user_id": AnyOf(tickets.c.user_id),
+    "status": AnyOf(tickets.c.status),
+    "priority": AnyOf(tickets.c.priority),
+    "department": AnyOf(tickets.c.department),
+    "assigned_to": AnyOf(tickets.c.assigned_to),
+    "service_id": AnyOf(tickets.c.service_id),
+    "subject": Contains(tickets.c.subject),
+    "search": Contains(tickets.c.subject, split_words=True),
+    "created_after": Compare(tickets.c.created_at, "ge"),
+    "created_before": Compare(tickets.c.created_at, "lt"),
+    "updated_after": Compare(tickets.c.updated_at, "ge"),
+    "updated_before": Compare(tickets.c.updated_at, "lt"),
+}
+
+
+def _rank(column: ColumnElement[str], order: Sequence[str]) -> ColumnElement[int]:
+    """The position of the column's value in the configured order (unknown values last)."""
+    return case({value: i for i, value in enumerate(order)}, value=column, else_=len(order))
+
+
+@lru_cache(maxsize=8)
+def _lister(statuses: tuple[str, ...], priorities: tuple[str, ...]) -> Lister:
+    return Lister(
+        Listing(
+            table=tickets,
+            filters=_FILTERS,
+            sorts={
+                "id": tickets.c.id,
+                "created_at": tickets.c.created_at,
+                "updated_at": tickets.c.updated_at,
+                "status": _rank(tickets.c.status, statuses),
+                "priority": _rank(tickets.c.priority, priorities),
+                "department": tickets.c.department,
+                "subject": tickets.c.subject,
+            },
+        )
+    )
+
+
+async def get(conn: Conn, ticket_id: int) -> Row | None:
+    return await conn.fetch_one(_GET, {"ticket_id": ticket_id})
+
+
+async def page(
+    conn: Conn, query: ListQuery, statuses: tuple[str, ...], priorities: tuple[str, ...]
+) -> tuple[list[Row], int]:
+    return await _lister(statuses, priorities).page(conn, query)
+
+
+async def by_user_ids(conn: Conn, user_ids: Sequence[int]) -> list[Row]:
+    return await _by_user_ids.fetch(conn, user_ids)
+
+
+async def insert(conn: Conn, values: dict[str, Any]) -> int:
+    return await _writer.insert(conn, values)
+
+
+async def update(conn: Conn, ticket_id: int, values: dict[str, Any]) -> bool:
+    return await _writer.update(conn, ticket_id, values)
+
+
+async def delete(conn: Conn, ticket_id: int) -> bool:
+    return await _writer.delete(conn, ticket_id)

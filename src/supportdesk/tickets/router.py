@@ -1,0 +1,129 @@
+"""/tickets and /ticket-settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from supportdesk.auth.dependency import authorized, database
+from supportdesk.auth.keys import ApiKey
+from supportdesk.jsonapi import openapi
+from supportdesk.jsonapi.body import read_body
+from supportdesk.jsonapi.document import no_content, render_data, render_one, render_page
+from supportdesk.jsonapi.query import parse_id
+from supportdesk.jsonapi.requests import list_query, resource_query, settings
+from supportdesk.ticket_messages.resource import TICKET_MESSAGES
+from supportdesk.tickets import service
+from supportdesk.tickets.resource import TICKETS
+from supportdesk.tickets.schemas import TicketCreate, TicketUpdate
+from supportdesk.users.resource import USERS
+
+router = APIRouter(tags=["tickets"])
+
+# Every type a tickets document can hold, for `fields[...]`.
+SPECS = {s.type: s for s in (TICKETS, USERS, TICKET_MESSAGES)}
+_ID = "/tickets/{ticket_id}"
+
+
+@router.get(
+    "/tickets",
+    summary="List tickets",
+    responses={**openapi.many(TICKETS, SPECS), **openapi.errors(400, 422)},
+    openapi_extra={"parameters": openapi.list_parameters(TICKETS, SPECS)},
+)
+async def list_tickets(
+    request: Request, key: ApiKey = Depends(authorized("tickets.view"))
+) -> Response:
+    query = list_query(request, key, TICKETS, SPECS)
+    rows, total, related = await service.list_tickets(database(request), settings(request), query)
+    return render_page(TICKETS, rows, total, related, query, request)
+
+
+@router.post(
+    "/tickets",
+    summary="Create a ticket",
+    status_code=201,
+    responses={**openapi.one(TICKETS, SPECS, 201), **openapi.errors(400, 413, 415, 422)},
+    openapi_extra={
+        **openapi.body(TicketCreate, "The new ticket; creates no message."),
+        "parameters": openapi.resource_parameters(TICKETS, SPECS),
+    },
+)
+async def create_ticket(
+    request: Request, key: ApiKey = Depends(authorized("tickets.create"))
+) -> Response:
+    query = resource_query(request, key, TICKETS, SPECS)
+    config = settings(request)
+    data = await read_body(
+        request, TicketCreate, config.max_body_bytes, service.validation_context(config)
+    )
+    row, related = await service.create_ticket(database(request), config, data, query)
+    location = str(request.url_for("get_ticket", ticket_id=str(row["id"])))
+    return render_one(TICKETS, row, related, query, status=201, location=location)
+
+
+@router.get(
+    _ID,
+    summary="Retrieve a ticket",
+    responses={**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404)},
+    openapi_extra={"parameters": openapi.resource_parameters(TICKETS, SPECS)},
+)
+async def get_ticket(
+    request: Request, ticket_id: str, key: ApiKey = Depends(authorized("tickets.view"))
+) -> Response:
+    query = resource_query(request, key, TICKETS, SPECS)
+    row, related = await service.get_ticket(database(request), parse_id(ticket_id, "tickets"), query)
+    return render_one(TICKETS, row, related, query)
+
+
+_UPDATE: dict[str, Any] = dict(
+    summary="Update a ticket (only the fields sent change)",
+    responses={**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
+    openapi_extra={
+        **openapi.body(TicketUpdate, "The fields to change; `assigned_to: null` unassigns."),
+        "parameters": openapi.resource_parameters(TICKETS, SPECS),
+    },
+)
+
+
+@router.put(_ID, operation_id="update_ticket_put", **_UPDATE)
+@router.patch(_ID, operation_id="update_ticket_patch", **_UPDATE)
+async def update_ticket(
+    request: Request, ticket_id: str, key: ApiKey = Depends(authorized("tickets.update"))
+) -> Response:
+    query = resource_query(request, key, TICKETS, SPECS)
+    config = settings(request)
+    found = parse_id(ticket_id, "tickets")
+    data = await read_body(
+        request, TicketUpdate, config.max_body_bytes, service.validation_context(config)
+    )
+    row, related = await service.update_ticket(database(request), found, data, query)
+    return render_one(TICKETS, row, related, query)
+
+
+@router.delete(
+    _ID,
+    summary="Delete a ticket with its messages",
+    status_code=204,
+    response_class=Response,
+    responses=openapi.errors(404),
+)
+async def delete_ticket(
+    request: Request, ticket_id: str, _: ApiKey = Depends(authorized("tickets.delete"))
+) -> Response:
+    await service.delete_ticket(database(request), parse_id(ticket_id, "tickets"))
+    return no_content()
+
+
+@router.get(
+    "/ticket-settings",
+    summary="The configured statuses, priorities and departments",
+    responses=openapi.errors(),
+)
+async def ticket_settings(
+    request: Request, _: ApiKey = Depends(authorized("tickets.view"))
+) -> Response:
+    return render_data("ticket_settings", "current", service.ticket_settings(settings(request)))

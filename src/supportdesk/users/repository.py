@@ -1,0 +1,108 @@
+"""All queries on users and roles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, exists, func, or_, select
+
+from supportdesk.db import Conn, Row
+from supportdesk.db.listing import AnyOf, InLookup, Lister, Listing
+from supportdesk.db.writes import Writer
+from supportdesk.jsonapi.query import ListQuery
+from supportdesk.tables import roles, ticket_messages, tickets, users
+
+# Every column but the password hash, which never leaves this module.
+PUBLIC = [c for c in users.columns if c.name != "password"]
+
+_GET = select(*PUBLIC).where(users.c.id == bindparam("user_id"))
+_ID_BY_EMAIL = select(users.c.id).where(func.lower(users.c.email) == bindparam("email"))
+_IS_STAFF = select(users.c.role_id).where(users.c.id == bindparam("user_id"))
+_HAS_WORK = select(
+    or_(
+        exists().where(tickets.c.user_id == bindparam("user_id")),
+        exists().where(ticket_messages.c.user_id == bindparam("user_id")),
+    )
+)
+_ROLES = select(roles).order_by(roles.c.id)
+_ROLE = select(roles.c.id).where(roles.c.id == bindparam("role_id"))
+
+_lister = Lister(
+    Listing(
+        table=users,
+        columns=PUBLIC,
+        filters={
+            "id": AnyOf(users.c.id),
+            "email": AnyOf(func.lower(users.c.email), transform=str.lower),
+            "first_name": AnyOf(users.c.first_name),
+            "last_name": AnyOf(users.c.last_name),
+            "role_id": AnyOf(users.c.role_id),
+        },
+        sorts={
+            "id": users.c.id,
+            "email": users.c.email,
+            "first_name": users.c.first_name,
+            "last_name": users.c.last_name,
+            "created_at": users.c.created_at,
+        },
+    )
+)
+_by_ids = InLookup(lambda where: select(*PUBLIC).where(where).order_by(users.c.id), users.c.id)
+_roles_by_ids = InLookup(lambda where: select(roles).where(where), roles.c.id)
+_writer = Writer(users)
+
+
+async def get(conn: Conn, user_id: int) -> Row | None:
+    return await conn.fetch_one(_GET, {"user_id": user_id})
+
+
+async def page(conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
+    return await _lister.page(conn, query)
+
+
+async def by_ids(conn: Conn, ids: Sequence[int]) -> list[Row]:
+    return await _by_ids.fetch(conn, ids)
+
+
+async def id_by_email(conn: Conn, email: str) -> int | None:
+    user_id: int | None = await conn.fetch_value(_ID_BY_EMAIL, {"email": email.lower()})
+    return user_id
+
+
+async def exists_(conn: Conn, user_id: int) -> bool:
+    return await get(conn, user_id) is not None
+
+
+async def is_staff(conn: Conn, user_id: int) -> bool | None:
+    """True for staff, False for a customer, None when there is no such user."""
+    row = await conn.fetch_one(_IS_STAFF, {"user_id": user_id})
+    return None if row is None else row["role_id"] is not None
+
+
+async def has_tickets_or_messages(conn: Conn, user_id: int) -> bool:
+    return bool(await conn.fetch_value(_HAS_WORK, {"user_id": user_id}))
+
+
+async def insert(conn: Conn, values: dict[str, Any]) -> int:
+    return await _writer.insert(conn, values)
+
+
+async def update(conn: Conn, user_id: int, values: dict[str, Any]) -> bool:
+    return await _writer.update(conn, user_id, values)
+
+
+async def delete(conn: Conn, user_id: int) -> bool:
+    return await _writer.delete(conn, user_id)
+
+
+async def list_roles(conn: Conn) -> list[Row]:
+    return await conn.fetch_all(_ROLES)
+
+
+async def roles_by_ids(conn: Conn, ids: Sequence[int]) -> list[Row]:
+    return await _roles_by_ids.fetch(conn, ids)
+
+
+async def role_exists(conn: Conn, role_id: int) -> bool:
+    return await conn.fetch_value(_ROLE, {"role_id": role_id}) is not None

@@ -1,0 +1,135 @@
+"""/users and /roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from supportdesk.auth.dependency import authorized, database
+from supportdesk.auth.keys import ApiKey
+from supportdesk.errors import BadQuery
+from supportdesk.jsonapi import openapi
+from supportdesk.jsonapi.body import read_body
+from supportdesk.jsonapi.document import no_content, render_list, render_one, render_page
+from supportdesk.jsonapi.query import parse_id
+from supportdesk.jsonapi.requests import list_query, resource_query, settings
+from supportdesk.tickets.resource import TICKETS
+from supportdesk.users import service
+from supportdesk.users.resource import ROLES, USERS
+from supportdesk.users.schemas import UserCreate, UserUpdate
+
+router = APIRouter(tags=["users"])
+
+SPECS = {s.type: s for s in (USERS, TICKETS, ROLES)}
+_ID = "/users/{user_id}"
+
+
+@router.get(
+    "/users",
+    summary="List users",
+    responses={**openapi.many(USERS, SPECS), **openapi.errors(400, 422)},
+    openapi_extra={"parameters": openapi.list_parameters(USERS, SPECS)},
+)
+async def list_users(request: Request, key: ApiKey = Depends(authorized("users.view"))) -> Response:
+    query = list_query(request, key, USERS, SPECS)
+    rows, total, related = await service.list_users(database(request), query)
+    return render_page(USERS, rows, total, related, query, request)
+
+
+@router.post(
+    "/users",
+    summary="Create a user",
+    status_code=201,
+    responses={**openapi.one(USERS, SPECS, 201), **openapi.errors(400, 413, 415, 422)},
+    openapi_extra={
+        **openapi.body(UserCreate, "The new user; `role_id` makes them staff."),
+        "parameters": openapi.resource_parameters(USERS, SPECS),
+    },
+)
+async def create_user(request: Request, key: ApiKey = Depends(authorized("users.create"))) -> Response:
+    query = resource_query(request, key, USERS, SPECS)
+    data = await read_body(request, UserCreate, settings(request).max_body_bytes)
+    row, related = await service.create_user(database(request), data, query)
+    location = str(request.url_for("get_user", user_id=str(row["id"])))
+    return render_one(USERS, row, related, query, status=201, location=location)
+
+
+@router.get(
+    _ID,
+    summary="Retrieve a user",
+    responses={**openapi.one(USERS, SPECS), **openapi.errors(400, 404)},
+    openapi_extra={"parameters": openapi.resource_parameters(USERS, SPECS)},
+)
+async def get_user(
+    request: Request, user_id: str, key: ApiKey = Depends(authorized("users.view"))
+) -> Response:
+    query = resource_query(request, key, USERS, SPECS)
+    row, related = await service.get_user(database(request), parse_id(user_id, "users"), query)
+    return render_one(USERS, row, related, query)
+
+
+_UPDATE: dict[str, Any] = dict(
+    summary="Update a user (only the fields sent change)",
+    responses={**openapi.one(USERS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
+    openapi_extra={
+        **openapi.body(UserUpdate, "The fields to change."),
+        "parameters": openapi.resource_parameters(USERS, SPECS),
+    },
+)
+
+
+@router.put(_ID, operation_id="update_user_put", **_UPDATE)
+@router.patch(_ID, operation_id="update_user_patch", **_UPDATE)
+async def update_user(
+    request: Request, user_id: str, key: ApiKey = Depends(authorized("users.update"))
+) -> Response:
+    query = resource_query(request, key, USERS, SPECS)
+    found = parse_id(user_id, "users")
+    data = await read_body(request, UserUpdate, settings(request).max_body_bytes)
+    row, related = await service.update_user(database(request), found, data, query)
+    return render_one(USERS, row, related, query)
+
+
+def _force(request: Request) -> bool:
+    value = request.query_params.get("force", "false").strip().lower()
+    if value not in ("true", "1", "false", "0", ""):
+        raise BadQuery("The force parameter must be true or false.")
+    return value in ("true", "1")
+
+
+@router.delete(
+    _ID,
+    summary="Delete a user (409 while they own tickets, unless ?force=true)",
+    status_code=204,
+    response_class=Response,
+    responses=openapi.errors(400, 404, 409),
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "force",
+                "in": "query",
+                "required": False,
+                "description": "Also delete the user's tickets and messages",
+                "schema": {"type": "boolean", "default": False},
+            }
+        ]
+    },
+)
+async def delete_user(
+    request: Request, user_id: str, _: ApiKey = Depends(authorized("users.delete"))
+) -> Response:
+    force = _force(request)
+    await service.delete_user(database(request), parse_id(user_id, "users"), force)
+    return no_content()
+
+
+@router.get(
+    "/roles",
+    summary="List roles",
+    responses={200: {"description": "Every role"}, **openapi.errors()},
+)
+async def list_roles(request: Request, _: ApiKey = Depends(authorized("users.view"))) -> Response:
+    return render_list(ROLES, await service.list_roles(database(request)))

@@ -1,0 +1,170 @@
+"""Users: the one place that decides what a valid user is. Other packages call the `check_*`
+functions to validate references to users inside their own transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from argon2 import PasswordHasher
+from starlette.concurrency import run_in_threadpool
+
+from supportdesk import timestamps
+from supportdesk.db import Conn, Database, IntegrityViolation, Row
+from supportdesk.errors import Conflict, ResourceNotFound, ValidationFailed
+from supportdesk.jsonapi.document import Related
+from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.tickets import repository as tickets_repository
+from supportdesk.tickets.resource import TICKETS
+from supportdesk.users import repository
+from supportdesk.users.resource import ROLES, USERS
+from supportdesk.users.schemas import UserCreate, UserUpdate
+
+_hasher = PasswordHasher()
+
+
+async def hash_password(password: str) -> str:
+    """argon2id, off the event loop (it takes tens of milliseconds on purpose)."""
+    return await run_in_threadpool(_hasher.hash, password)
+
+
+async def get_or_raise(conn: Conn, user_id: int) -> Row:
+    row = await repository.get(conn, user_id)
+    if row is None:
+        raise ResourceNotFound("users", user_id)
+    return row
+
+
+def invalid(field: str) -> ValidationFailed:
+    return ValidationFailed.field(field, f"The selected {field.replace('_', ' ')} is invalid.")
+
+
+async def check_user(conn: Conn, user_id: int, field: str) -> None:
+    if not await repository.exists_(conn, user_id):
+        raise invalid(field)
+
+
+async def check_staff(conn: Conn, user_id: int, field: str) -> None:
+    if not await repository.is_staff(conn, user_id):
+        raise ValidationFailed.field(
+            field, f"The selected {field.replace('_', ' ')} is invalid: it must be a staff user."
+        )
+
+
+async def users_by_ids(conn: Conn, ids: Sequence[int]) -> list[Row]:
+    return await repository.by_ids(conn, ids)
+
+
+async def load_related(conn: Conn, rows: Sequence[Row], include: Sequence[str]) -> Related:
+    related = Related()
+    ids = [row["id"] for row in rows]
+    if "tickets" in include:
+        owned = await tickets_repository.by_user_ids(conn, ids)
+        linkage: dict[int, list[int]] = {user_id: [] for user_id in ids}
+        for ticket in owned:
+            linkage[ticket["user_id"]].append(ticket["id"])
+        related.many["tickets"] = linkage
+        related.included.extend((TICKETS, ticket) for ticket in owned)
+    if "role" in include:
+        role_ids = [row["role_id"] for row in rows if row["role_id"] is not None]
+        related.included.extend((ROLES, role) for role in await repository.roles_by_ids(conn, role_ids))
+    return related
+
+
+async def list_users(db: Database, query: ListQuery) -> tuple[list[Row], int, Related]:
+    async with db.read() as conn:
+        rows, total = await repository.page(conn, query)
+        return rows, total, await load_related(conn, rows, query.include)
+
+
+async def get_user(db: Database, user_id: int, query: ResourceQuery) -> tuple[Row, Related]:
+    async with db.read() as conn:
+        row = await get_or_raise(conn, user_id)
+        return row, await load_related(conn, [row], query.include)
+
+
+async def _check_fields(conn: Conn, values: dict[str, Any], user_id: int | None) -> None:
+    errors: dict[str, list[str]] = {}
+    email = values.get("email")
+    if email is not None:
+        owner = await repository.id_by_email(conn, email)
+        if owner is not None and owner != user_id:
+            errors["email"] = ["The email has already been taken."]
+    role_id = values.get("role_id")
+    if role_id is not None and not await repository.role_exists(conn, role_id):
+        errors["role_id"] = ["The selected role id is invalid."]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+async def _values(data: UserUpdate) -> dict[str, Any]:
+    values = {name: getattr(data, name) for name in data.model_fields_set}
+    if values.get("password") is not None:
+        values["password"] = await hash_password(values["password"])
+    elif "password" in values:
+        del values["password"]
+    return values
+
+
+async def create_user(db: Database, data: UserCreate, query: ResourceQuery) -> tuple[Row, Related]:
+    values = await _values(data)
+    now = timestamps.now()
+    values.update(created_at=now, updated_at=now)
+    async with db.transaction() as conn:
+        await _check_fields(conn, values, None)
+        try:
+            user_id = await repository.insert(conn, values)
+        except IntegrityViolation:
+            raise ValidationFailed.field("email", "The email has already been taken.") from None
+        row = await get_or_raise(conn, user_id)
+        return row, await load_related(conn, [row], query.include)
+
+
+async def update_user(
+    db: Database, user_id: int, data: UserUpdate, query: ResourceQuery
+) -> tuple[Row, Related]:
+    values = await _values(data)
+    async with db.transaction() as conn:
+        await get_or_raise(conn, user_id)
+        if values:
+            await _check_fields(conn, values, user_id)
+            values["updated_at"] = timestamps.now()
+            try:
+                await repository.update(conn, user_id, values)
+            except IntegrityViolation:
+                raise ValidationFailed.field("email", "The email has already been taken.") from None
+        row = await get_or_raise(conn, user_id)
+        return row, await load_related(conn, [row], query.include)
+
+
+async def delete_user(db: Database, user_id: int, force: bool) -> None:
+    """Refused (409) while the user owns tickets or wrote messages, unless `force`, which
+    deletes those too (the foreign keys cascade)."""
+    async with db.transaction() as conn:
+        await get_or_raise(conn, user_id)
+        if not force and await repository.has_tickets_or_messages(conn, user_id):
+            raise Conflict(
+                "The user owns tickets or wrote messages; delete with ?force=true to delete "
+                "them too."
+            )
+        await repository.delete(conn, user_id)
+
+
+async def create_user_simple(
+    db: Database, email: str, first_name: str | None, last_name: str | None, staff: bool
+) -> int:
+    """For the CLI: the same rules as POST /users."""
+    from supportdesk.jsonapi.body import validate
+
+    data = validate(
+        UserCreate,
+        {"email": email, "first_name": first_name, "last_name": last_name, "role_id": 1 if staff else None},
+    )
+    row, _ = await create_user(db, data, ResourceQuery())
+    user_id: int = row["id"]
+    return user_id
+
+
+async def list_roles(db: Database) -> list[Row]:
+    async with db.read() as conn:
+        return await repository.list_roles(conn)
