@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, false, func, or_, select
+from sqlalchemy import Column, ColumnElement, Select, Table, and_, bindparam, false, func, or_, select
 from sqlalchemy.sql.elements import UnaryExpression
 
 from supportdesk.db.base import Conn, Row
@@ -120,7 +120,11 @@ class Lister:
         order: list[UnaryExpression[Any]] = []
         for name, descending in sort:
             expr = self.listing.sorts[name]
-            order.append(expr.desc() if descending else expr.asc())
+            ordered = expr.desc() if descending else expr.asc()
+            if isinstance(expr, Column) and expr.nullable:
+                # NULLs after values ascending, before them descending, on both databases
+                ordered = ordered.nulls_first() if descending else ordered.nulls_last()
+            order.append(ordered)
         if not sort or sort[-1][0] != "id":
             last_descending = bool(sort) and sort[-1][1]
             order.append(table.c.id.desc() if last_descending else table.c.id.asc())
