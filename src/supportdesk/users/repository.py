@@ -41,7 +41,7 @@ _lister = Lister(
         },
         sorts={
             "id": users.c.id,
-            "email": users.c.email,
+            "email": func.lower(users.c.email),
             "first_name": users.c.first_name,
             "last_name": users.c.last_name,
             "created_at": users.c.created_at,

@@ -1,0 +1,87 @@
+"""The CLI as a user runs it: help, keys, users, and one clear line for a bad database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server, run_cli
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["serve"], ["migrate"], ["keys"], ["keys", "create"], ["keys", "list"], ["keys", "disable"], ["keys", "delete"], ["users"], ["users", "create"]],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = run_cli(*command, "--help")
+    assert "Usage:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://someone:hunter2@127.0.0.1:1/nothing", "cannot connect to PostgreSQL at postgresql://someone:***@127.0.0.1:1/nothing"),
+        ("mysql://root@localhost/db", "unsupported database URL scheme"),
+        ("sqlite:////no/such/folder/x.db", "no folder"),
+        ("not a url", "invalid database URL"),
+    ],
+)
+def test_bad_database_url_is_one_clear_line(url: str, expected: str) -> None:
+    for args in (["migrate"], ["keys", "list"], ["serve", "--port", "1"]):
+        result = run_cli(*args, "--database-url", url, check=False)
+        assert result.returncode != 0
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert expected in lines[0]
+        assert "hunter2" not in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
+
+
+def test_settings_from_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    result = run_cli("migrate", env={"SUPPORTDESK_DATABASE_URL": url})
+    assert (tmp_path / "env.db").exists() and "up to date" in result.stdout
+    result = run_cli("migrate", env={"SUPPORTDESK_DATABASE_URL": url, "SUPPORTDESK_PORT": "notaport"}, check=False)
+    assert result.returncode != 0 and "port" in result.stderr
+
+
+def test_keys_lifecycle(server: Server) -> None:
+    db = ["--database-url", server.database_url]
+    created = run_cli("keys", "create", "--name", "bot", "--permission", "tickets.view", "--permission", "admin.users.view", "--allow-ip", "127.0.0.0/8", *db)
+    token = created.stdout.strip().splitlines()[-1]
+    key_id = created.stdout.split("API key ")[1].split(" ")[0]
+    listing = run_cli("keys", "list", *db).stdout
+    assert "bot" in listing and "tickets.view" in listing and "127.0.0.0/8" in listing
+    assert token not in listing
+    url = f"{server.base_url}/api/v1/admin/tickets"
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(url, headers=headers).status_code == 200
+    assert httpx.post(url, headers=headers, json={}).status_code == 403
+    run_cli("keys", "disable", key_id, *db)
+    assert httpx.get(url, headers=headers).status_code == 401
+    run_cli("keys", "delete", key_id, *db)
+    assert "bot" not in run_cli("keys", "list", *db).stdout
+    missing = run_cli("keys", "delete", key_id, *db, check=False)
+    assert missing.returncode != 0 and "no API key" in missing.stderr
+    bad = run_cli("keys", "create", "--name", "x", "--permission", "tickets.fly", *db, check=False)
+    assert bad.returncode != 0 and "unknown permission" in bad.stderr
+    bad = run_cli("keys", "create", "--name", "x", "--permission", "*", "--allow-ip", "300.1.1.1", *db, check=False)
+    assert bad.returncode != 0 and "300.1.1.1" in bad.stderr
+    none = run_cli("keys", "create", "--name", "x", *db, check=False)
+    assert none.returncode != 0
+
+
+def test_users_create_validation(server: Server) -> None:
+    db = ["--database-url", server.database_url]
+    run_cli("users", "create", "--email", "dup@example.com", *db)
+    dup = run_cli("users", "create", "--email", "DUP@example.com", *db, check=False)
+    assert dup.returncode == 1 and "already been taken" in dup.stderr
+    bad = run_cli("users", "create", "--email", "nope", *db, check=False)
+    assert bad.returncode == 1 and "valid email" in bad.stderr
+
+
+def test_serve_prints_the_demo_key_only_on_an_empty_database(server: Server) -> None:
+    assert server.demo_token.startswith("sdk_")
+    assert server.output.read_text().count("Bearer") == 1
