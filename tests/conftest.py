@@ -33,7 +33,11 @@ TABLES = ("ticket_messages", "tickets", "api_keys", "users")
 
 
 def postgres_url(database: str) -> str:
-    return str(DatabaseUrl.parse(POSTGRES_ADMIN_URL).url.set(database=database).render_as_string(hide_password=False))
+    return str(
+        DatabaseUrl.parse(POSTGRES_ADMIN_URL)
+        .url.set(database=database)
+        .render_as_string(hide_password=False)
+    )
 
 
 async def _recreate_database(name: str) -> None:

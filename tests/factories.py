@@ -26,7 +26,9 @@ async def staff(client: httpx.AsyncClient, **attributes: Any) -> dict[str, Any]:
     return await user(client, role_id=1, **attributes)
 
 
-async def ticket(client: httpx.AsyncClient, user_id: str | int, **attributes: Any) -> dict[str, Any]:
+async def ticket(
+    client: httpx.AsyncClient, user_id: str | int, **attributes: Any
+) -> dict[str, Any]:
     body = {"subject": "Something is broken", "user_id": int(user_id), **attributes}
     response = await client.post("/tickets", json=body)
     assert response.status_code == 201, response.text

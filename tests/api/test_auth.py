@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -28,7 +26,9 @@ def call(app: FastAPI):  # type: ignore[no-untyped-def]
         headers = dict(headers or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v1/admin") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver/api/v1/admin"
+        ) as http:
             return await http.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
 
     return call
@@ -44,7 +44,10 @@ async def test_missing_or_malformed_header_is_401(app: FastAPI, header: str | No
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         response = await http.get("/api/v1/admin/tickets", headers=headers)
     assert response.status_code == 401
-    assert response.json() == {"message": "The request is missing a valid bearer token.", "code": "unauthenticated"}
+    assert response.json() == {
+        "message": "The request is missing a valid bearer token.",
+        "code": "unauthenticated",
+    }
 
 
 async def test_unknown_and_forged_tokens_are_401(call, token: str) -> None:  # type: ignore[no-untyped-def]
@@ -58,10 +61,16 @@ async def test_unknown_and_forged_tokens_are_401(call, token: str) -> None:  # t
 async def test_401_comes_before_404_and_validation(call) -> None:  # type: ignore[no-untyped-def]
     assert (await call("GET", "/tickets/999999")).status_code == 401
     assert (await call("PATCH", "/tickets/999999", content=b"{bad")).status_code == 401
-    assert (await call("POST", "/tickets", content=b"{bad", headers={"Content-Type": "application/json"})).status_code == 401
+    assert (
+        await call(
+            "POST", "/tickets", content=b"{bad", headers={"Content-Type": "application/json"}
+        )
+    ).status_code == 401
 
 
-async def test_permissions_per_endpoint(call, make_key: KeyFactory, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def test_permissions_per_endpoint(
+    call, make_key: KeyFactory, client: httpx.AsyncClient
+) -> None:  # type: ignore[no-untyped-def]
     owner = await factories.user(client)
     ticket = await factories.ticket(client, owner["id"])
     viewer = await make_key("tickets.view")
@@ -95,7 +104,9 @@ async def test_paymenter_admin_prefix_alias(call, make_key: KeyFactory) -> None:
     assert (await call("POST", "/tickets", key, json={})).status_code == 403
 
 
-async def test_include_needs_the_included_types_permission(call, make_key: KeyFactory, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def test_include_needs_the_included_types_permission(
+    call, make_key: KeyFactory, client: httpx.AsyncClient
+) -> None:  # type: ignore[no-untyped-def]
     owner = await factories.user(client)
     ticket = await factories.ticket(client, owner["id"])
     key = await make_key("tickets.view")
@@ -108,7 +119,13 @@ async def test_include_needs_the_included_types_permission(call, make_key: KeyFa
     response = await call("GET", "/tickets", key, params={"include": "messages,user,assigned_to"})
     assert response.status_code == 200
     creator = await make_key("tickets.create")
-    response = await call("POST", "/tickets", creator, params={"include": "user"}, json={"subject": "x", "user_id": owner["id"]})
+    response = await call(
+        "POST",
+        "/tickets",
+        creator,
+        params={"include": "user"},
+        json={"subject": "x", "user_id": owner["id"]},
+    )
     assert response.status_code == 403
     assert (await client.get("/tickets")).json()["meta"]["total"] == 1
 
@@ -124,7 +141,9 @@ async def test_ip_allow_list_with_cidr(call, make_key: KeyFactory) -> None:  # t
     assert (await call("GET", "/tickets", key, client_ip="127.0.0.1")).status_code == 403
 
 
-async def test_disabled_key_is_401_and_last_used_at_is_recorded(call, app: FastAPI, token: str) -> None:  # type: ignore[no-untyped-def]
+async def test_disabled_key_is_401_and_last_used_at_is_recorded(
+    call, app: FastAPI, token: str
+) -> None:  # type: ignore[no-untyped-def]
     db = app.state.db
     async with db.read() as conn:
         row = await repository.find_by_hash(conn, hash_token(token))
@@ -148,9 +167,9 @@ async def test_health_needs_no_key(anonymous: httpx.AsyncClient) -> None:
 
 
 @pytest.fixture
-async def closed_db_app(app: FastAPI) -> AsyncIterator[FastAPI]:
+async def closed_db_app(app: FastAPI) -> FastAPI:
     await app.state.db.close()
-    yield app
+    return app
 
 
 async def test_health_is_503_when_the_database_does_not_answer(closed_db_app: FastAPI) -> None:

@@ -40,7 +40,9 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
         ({"filter[id]": ",".join(str(i) for i in range(1, 150))}, "at most 100"),
     ],
 )
-async def test_bad_queries_are_400(client: httpx.AsyncClient, params: dict[str, str], fragment: str) -> None:
+async def test_bad_queries_are_400(
+    client: httpx.AsyncClient, params: dict[str, str], fragment: str
+) -> None:
     body = assert_error(await client.get("/tickets", params=params), 400, "invalid_query")
     assert fragment in str(body["message"])
 
@@ -52,14 +54,24 @@ async def test_repeated_parameters_are_400(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"page": "0"}, "page"), ({"page": "abc"}, "page"), ({"per_page": "-1"}, "per_page"), ({"per_page": "1.5"}, "per_page"), ({"page": "9" * 30}, "page")],
+    [
+        ({"page": "0"}, "page"),
+        ({"page": "abc"}, "page"),
+        ({"per_page": "-1"}, "per_page"),
+        ({"per_page": "1.5"}, "per_page"),
+        ({"page": "9" * 30}, "page"),
+    ],
 )
-async def test_bad_paging_is_422(client: httpx.AsyncClient, params: dict[str, str], field: str) -> None:
+async def test_bad_paging_is_422(
+    client: httpx.AsyncClient, params: dict[str, str], field: str
+) -> None:
     body = assert_error(await client.get("/tickets", params=params), 422, "validation_failed")
     assert field in body["errors"]  # type: ignore[operator]
 
 
-async def test_unknown_route_and_method(client: httpx.AsyncClient, anonymous: httpx.AsyncClient) -> None:
+async def test_unknown_route_and_method(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient
+) -> None:
     assert_error(await client.get("/nothing-here"), 404, "not_found")
     assert_error(await anonymous.get("/nothing"), 404, "not_found")
     assert_error(await client.post("/tickets/1"), 405, "method_not_allowed")
@@ -74,7 +86,9 @@ async def test_json_errors_whatever_accept_says(client: httpx.AsyncClient) -> No
 
 async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
     for raw in (b"{bad", b'{"subject": "x",}', b"\xff\xfe", b"[" * 5000 + b"]" * 5000):
-        response = await client.post("/tickets", content=raw, headers={"Content-Type": "application/json"})
+        response = await client.post(
+            "/tickets", content=raw, headers={"Content-Type": "application/json"}
+        )
         assert_error(response, 400, "invalid_json")
 
 
@@ -86,9 +100,13 @@ async def test_non_object_json_is_422(client: httpx.AsyncClient) -> None:
 
 async def test_unsupported_content_type_is_415(client: httpx.AsyncClient) -> None:
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
-        response = await client.post("/tickets", content=b"subject=x", headers={"Content-Type": content_type})
+        response = await client.post(
+            "/tickets", content=b"subject=x", headers={"Content-Type": content_type}
+        )
         assert_error(response, 415, "unsupported_media_type")
-    response = await client.post("/tickets", content=b'{"subject": "x"}', headers={"Content-Type": ""})
+    response = await client.post(
+        "/tickets", content=b'{"subject": "x"}', headers={"Content-Type": ""}
+    )
     assert_error(response, 415, "unsupported_media_type")
 
 
@@ -105,14 +123,26 @@ async def test_vnd_api_json_and_charset_are_accepted(client: httpx.AsyncClient) 
 
 async def test_oversize_body_is_413_and_writes_nothing(client: httpx.AsyncClient) -> None:
     owner = await factories.user(client)
-    big = b'{"subject": "x", "user_id": ' + owner["id"].encode() + b', "pad": "' + b"a" * (1024 * 1024) + b'"}'
-    assert_error(await client.post("/tickets", content=big, headers={"Content-Type": "application/json"}), 413, "payload_too_large")
+    big = (
+        b'{"subject": "x", "user_id": '
+        + owner["id"].encode()
+        + b', "pad": "'
+        + b"a" * (1024 * 1024)
+        + b'"}'
+    )
+    assert_error(
+        await client.post("/tickets", content=big, headers={"Content-Type": "application/json"}),
+        413,
+        "payload_too_large",
+    )
 
     async def stream() -> object:
         for _ in range(40):
             yield b" " * 32768
 
-    response = await client.post("/tickets", content=stream(), headers={"Content-Type": "application/json"})  # type: ignore[arg-type]
+    response = await client.post(
+        "/tickets", content=stream(), headers={"Content-Type": "application/json"}
+    )  # type: ignore[arg-type]
     assert_error(response, 413, "payload_too_large")
     assert (await client.get("/tickets")).json()["meta"]["total"] == 0
 
@@ -135,12 +165,16 @@ async def test_conflict_is_409(client: httpx.AsyncClient) -> None:
     assert_error(await client.delete(f"/users/{owner['id']}"), 409, "conflict")
 
 
-async def test_frameworks_own_validation_errors_use_our_shape(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_frameworks_own_validation_errors_use_our_shape(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     async def typed(number: int) -> dict[str, int]:
         return {"number": number}
 
     app.add_api_route("/api/v1/admin/typed", typed)
-    body = assert_error(await client.get("/typed", params={"number": "x"}), 422, "validation_failed")
+    body = assert_error(
+        await client.get("/typed", params={"number": "x"}), 422, "validation_failed"
+    )
     assert "number" in body["errors"]  # type: ignore[operator]
 
 

@@ -73,11 +73,17 @@ async def test_exact_filters(client: httpx.AsyncClient, world: dict[str, Any]) -
     assert await ids(client, **{"filter[assigned_to]": world["agent"]["id"]}) == [t[0], t[2], t[4]]
     assert await ids(client, **{"filter[assigned_to]": "null"}) == [t[1], t[3]]
     assert await ids(client, **{"filter[assigned_to]": ""}) == [t[1], t[3]]
-    both = {"filter[status]": "open,replied,on-hold", "filter[user_id]": world["alice"]["id"], "filter[priority]": "low"}
+    both = {
+        "filter[status]": "open,replied,on-hold",
+        "filter[user_id]": world["alice"]["id"],
+        "filter[priority]": "low",
+    }
     assert await ids(client, **both) == [t[1]]
 
 
-async def test_filter_on_id_is_not_a_prefix_match(client: httpx.AsyncClient, world: dict[str, Any]) -> None:
+async def test_filter_on_id_is_not_a_prefix_match(
+    client: httpx.AsyncClient, world: dict[str, Any]
+) -> None:
     owner = world["alice"]
     for _ in range(10):
         await factories.ticket(client, owner["id"])
@@ -124,16 +130,29 @@ async def test_sorts(client: httpx.AsyncClient, world: dict[str, Any]) -> None:
     assert await ids(client, sort="-department") == [t[3], t[0], t[2], t[4], t[1]]
 
 
-async def test_sort_follows_configured_priority_order(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_sort_follows_configured_priority_order(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     owner = await factories.user(client)
     low = await factories.ticket(client, owner["id"], priority="low")
     urgent = await factories.ticket(client, owner["id"], priority="urgent")
     high = await factories.ticket(client, owner["id"], priority="high")
-    assert await ids(client, sort="-priority") == [int(urgent["id"]), int(high["id"]), int(low["id"])]
+    assert await ids(client, sort="-priority") == [
+        int(urgent["id"]),
+        int(high["id"]),
+        int(low["id"]),
+    ]
 
 
-async def test_pagination_links_keep_the_query(client: httpx.AsyncClient, world: dict[str, Any]) -> None:
-    params = {"per_page": "2", "filter[user_id]": world["alice"]["id"], "sort": "-id", "include": "user"}
+async def test_pagination_links_keep_the_query(
+    client: httpx.AsyncClient, world: dict[str, Any]
+) -> None:
+    params = {
+        "per_page": "2",
+        "filter[user_id]": world["alice"]["id"],
+        "sort": "-id",
+        "include": "user",
+    }
     first = (await client.get("/tickets", params=params)).json()
     assert first["meta"]["total"] == 3 and first["meta"]["last_page"] == 2
     assert first["meta"]["from"] == 1 and first["meta"]["to"] == 2
@@ -157,7 +176,9 @@ async def test_pagination_links_keep_the_query(client: httpx.AsyncClient, world:
     assert [i["id"] for i in second["included"]] == [world["alice"]["id"]]
 
 
-async def test_empty_page_and_clamped_per_page(client: httpx.AsyncClient, world: dict[str, Any]) -> None:
+async def test_empty_page_and_clamped_per_page(
+    client: httpx.AsyncClient, world: dict[str, Any]
+) -> None:
     document = (await client.get("/tickets", params={"page": "9"})).json()
     assert document["data"] == []
     assert document["meta"]["from"] is None and document["meta"]["to"] is None
@@ -167,29 +188,45 @@ async def test_empty_page_and_clamped_per_page(client: httpx.AsyncClient, world:
     assert len(document["data"]) == 5
 
 
-async def test_include_messages_on_a_list(client: httpx.AsyncClient, app: FastAPI, world: dict[str, Any]) -> None:
+async def test_include_messages_on_a_list(
+    client: httpx.AsyncClient, app: FastAPI, world: dict[str, Any]
+) -> None:
     t = world["tickets"]
     alice = world["alice"]["id"]
     m1 = await factories.message(app, t[1], alice, "first")
     m2 = await factories.message(app, t[0], alice, "second")
     m3 = await factories.message(app, t[1], alice, "third")
     document = (await client.get("/tickets", params={"include": "messages"})).json()
-    linkage = {d["id"]: [m["id"] for m in d["relationships"]["messages"]["data"]] for d in document["data"]}
+    linkage = {
+        d["id"]: [m["id"] for m in d["relationships"]["messages"]["data"]] for d in document["data"]
+    }
     assert linkage[str(t[1])] == [str(m1), str(m3)]
     assert linkage[str(t[0])] == [str(m2)]
     assert linkage[str(t[2])] == []
     assert sorted(int(i["id"]) for i in document["included"]) == sorted([m1, m2, m3])
     plain = (await client.get("/tickets")).json()
-    assert [m["id"] for m in plain["data"][1]["relationships"]["messages"]["data"]] == [str(m1), str(m3)]
+    assert [m["id"] for m in plain["data"][1]["relationships"]["messages"]["data"]] == [
+        str(m1),
+        str(m3),
+    ]
 
 
 async def test_sparse_fieldsets(client: httpx.AsyncClient, world: dict[str, Any]) -> None:
     document = (
-        await client.get("/tickets", params={"fields[tickets]": "subject,status,user", "include": "user", "fields[users]": "email"})
+        await client.get(
+            "/tickets",
+            params={
+                "fields[tickets]": "subject,status,user",
+                "include": "user",
+                "fields[users]": "email",
+            },
+        )
     ).json()
     item = document["data"][0]
     assert set(item["attributes"]) == {"subject", "status"}
     assert set(item["relationships"]) == {"user"}
     assert all(set(i["attributes"]) == {"email"} for i in document["included"])
-    single = (await client.get(f"/tickets/{world['tickets'][0]}", params={"fields[tickets]": ""})).json()
+    single = (
+        await client.get(f"/tickets/{world['tickets'][0]}", params={"fields[tickets]": ""})
+    ).json()
     assert single["data"]["attributes"] == {}

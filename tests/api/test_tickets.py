@@ -13,7 +13,9 @@ MEDIA = "application/vnd.api+json"
 
 async def test_create_returns_201_location_and_defaults(client: httpx.AsyncClient) -> None:
     owner = await factories.user(client)
-    response = await client.post("/tickets", json={"subject": "  Billing question ", "user_id": owner["id"]})
+    response = await client.post(
+        "/tickets", json={"subject": "  Billing question ", "user_id": owner["id"]}
+    )
     assert response.status_code == 201
     assert response.headers["content-type"] == MEDIA
     data = response.json()["data"]
@@ -58,7 +60,9 @@ async def test_create_with_every_field_and_string_ids(client: httpx.AsyncClient)
 
 async def test_create_accepts_a_jsonapi_document(client: httpx.AsyncClient) -> None:
     owner = await factories.user(client)
-    body = {"data": {"type": "tickets", "attributes": {"subject": "Wrapped", "user_id": owner["id"]}}}
+    body = {
+        "data": {"type": "tickets", "attributes": {"subject": "Wrapped", "user_id": owner["id"]}}
+    }
     response = await client.post("/tickets", json=body, headers={"Content-Type": MEDIA})
     assert response.status_code == 201
     assert response.json()["data"]["attributes"]["subject"] == "Wrapped"
@@ -69,7 +73,11 @@ async def test_create_accepts_a_jsonapi_document(client: httpx.AsyncClient) -> N
     [
         ({}, "subject", "The subject field is required."),
         ({"subject": "   "}, "subject", "The subject field is required."),
-        ({"subject": "x" * 256}, "subject", "The subject field must not be greater than 255 characters."),
+        (
+            {"subject": "x" * 256},
+            "subject",
+            "The subject field must not be greater than 255 characters.",
+        ),
         ({"subject": 12}, "subject", "The subject field must be a string."),
         ({"user_id": "abc"}, "user_id", "The user id field must be an integer."),
         ({"user_id": True}, "user_id", "The user id field must be an integer."),
@@ -129,7 +137,11 @@ async def test_get_with_messages_oldest_first(client: httpx.AsyncClient, app: Fa
         {"type": "ticket_messages", "id": str(second)},
     ]
     included = {(item["type"], item["id"]): item for item in document["included"]}
-    assert set(included) == {("users", owner["id"]), ("ticket_messages", str(first)), ("ticket_messages", str(second))}
+    assert set(included) == {
+        ("users", owner["id"]),
+        ("ticket_messages", str(first)),
+        ("ticket_messages", str(second)),
+    }
     assert included[("ticket_messages", str(first))]["attributes"]["message"] == "I can't log in."
     assert included[("ticket_messages", str(second))]["attributes"]["user_id"] == int(agent["id"])
     assert included[("users", owner["id"])]["attributes"]["first_name"] == "John"
@@ -142,15 +154,22 @@ async def test_include_assigned_to_and_dedup(client: httpx.AsyncClient) -> None:
     document = (
         await client.get(f"/tickets/{ticket['id']}", params={"include": "user,assigned_to"})
     ).json()
-    assert document["data"]["relationships"]["assigned_to"]["data"] == {"type": "users", "id": agent["id"]}
+    assert document["data"]["relationships"]["assigned_to"]["data"] == {
+        "type": "users",
+        "id": agent["id"],
+    }
     assert [(i["type"], i["id"]) for i in document["included"]] == [("users", agent["id"])]
 
 
 async def test_update_put_and_patch_change_only_sent_fields(client: httpx.AsyncClient) -> None:
     owner = await factories.user(client)
     agent = await factories.staff(client)
-    ticket = await factories.ticket(client, owner["id"], department="billing", assigned_to=agent["id"])
-    response = await client.put(f"/tickets/{ticket['id']}", json={"status": "closed", "priority": "low"})
+    ticket = await factories.ticket(
+        client, owner["id"], department="billing", assigned_to=agent["id"]
+    )
+    response = await client.put(
+        f"/tickets/{ticket['id']}", json={"status": "closed", "priority": "low"}
+    )
     assert response.status_code == 200
     attributes = response.json()["data"]["attributes"]
     assert (attributes["status"], attributes["priority"]) == ("closed", "low")
@@ -158,7 +177,9 @@ async def test_update_put_and_patch_change_only_sent_fields(client: httpx.AsyncC
     assert attributes["assigned_to"] == int(agent["id"])
     assert attributes["updated_at"] > ticket["attributes"]["updated_at"]
 
-    response = await client.patch(f"/tickets/{ticket['id']}", json={"assigned_to": None, "department": ""})
+    response = await client.patch(
+        f"/tickets/{ticket['id']}", json={"assigned_to": None, "department": ""}
+    )
     attributes = response.json()["data"]["attributes"]
     assert attributes["assigned_to"] is None
     assert attributes["department"] is None
@@ -170,7 +191,9 @@ async def test_update_with_no_change_keeps_updated_at(client: httpx.AsyncClient)
     ticket = await factories.ticket(client, owner["id"])
     response = await client.patch(f"/tickets/{ticket['id']}", json={"status": "open"})
     assert response.json()["data"]["attributes"]["updated_at"] == ticket["attributes"]["updated_at"]
-    response = await client.put(f"/tickets/{ticket['id']}", content=b"", headers={"Content-Type": "application/json"})
+    response = await client.put(
+        f"/tickets/{ticket['id']}", content=b"", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 200
 
 
@@ -211,7 +234,9 @@ async def test_delete_removes_ticket_and_messages(client: httpx.AsyncClient, app
 @pytest.mark.parametrize("bad_id", ["abc", "1abc", "0", "-1", "99999999999999999999999", "1.0"])
 async def test_unknown_or_malformed_ids_are_404(client: httpx.AsyncClient, bad_id: str) -> None:
     for method in ("GET", "PATCH", "DELETE"):
-        response = await client.request(method, f"/tickets/{bad_id}", json={} if method == "PATCH" else None)
+        response = await client.request(
+            method, f"/tickets/{bad_id}", json={} if method == "PATCH" else None
+        )
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
 

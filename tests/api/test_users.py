@@ -9,10 +9,17 @@ from fastapi import FastAPI
 from tests import factories
 
 
-async def test_create_user_never_returns_the_password(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_create_user_never_returns_the_password(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     response = await client.post(
         "/users",
-        json={"email": "John@Example.com", "first_name": "John", "password": "correct horse", "email_verified_at": "2024-01-01T10:00:00+01:00"},
+        json={
+            "email": "John@Example.com",
+            "first_name": "John",
+            "password": "correct horse",
+            "email_verified_at": "2024-01-01T10:00:00+01:00",
+        },
     )
     assert response.status_code == 201
     assert response.headers["location"].endswith(f"/users/{response.json()['data']['id']}")
@@ -36,13 +43,27 @@ async def test_create_user_never_returns_the_password(client: httpx.AsyncClient,
     [
         ({}, "email", "The email field is required."),
         ({"email": "not-an-email"}, "email", "The email field must be a valid email address."),
-        ({"email": "a@example.com", "password": "short"}, "password", "The password field must be at least 8 characters."),
-        ({"email": "a@example.com", "first_name": "x" * 256}, "first_name", "The first name field must not be greater than 255 characters."),
+        (
+            {"email": "a@example.com", "password": "short"},
+            "password",
+            "The password field must be at least 8 characters.",
+        ),
+        (
+            {"email": "a@example.com", "first_name": "x" * 256},
+            "first_name",
+            "The first name field must not be greater than 255 characters.",
+        ),
         ({"email": "a@example.com", "role_id": 99}, "role_id", "The selected role id is invalid."),
-        ({"email": "a@example.com", "email_verified_at": "yesterday"}, "email_verified_at", "The email verified at field must be a valid date."),
+        (
+            {"email": "a@example.com", "email_verified_at": "yesterday"},
+            "email_verified_at",
+            "The email verified at field must be a valid date.",
+        ),
     ],
 )
-async def test_create_user_validation(client: httpx.AsyncClient, body: dict[str, object], field: str, message: str) -> None:
+async def test_create_user_validation(
+    client: httpx.AsyncClient, body: dict[str, object], field: str, message: str
+) -> None:
     response = await client.post("/users", json=body)
     assert response.status_code == 422
     assert response.json()["errors"][field] == [message]
@@ -65,7 +86,11 @@ async def test_update_user(client: httpx.AsyncClient) -> None:
     user = await factories.user(client, last_name="Old")
     response = await client.put(f"/users/{user['id']}", json={"last_name": "New", "role_id": 1})
     attributes = response.json()["data"]["attributes"]
-    assert (attributes["last_name"], attributes["role_id"], attributes["first_name"]) == ("New", 1, "Test")
+    assert (attributes["last_name"], attributes["role_id"], attributes["first_name"]) == (
+        "New",
+        1,
+        "Test",
+    )
     response = await client.patch(f"/users/{user['id']}", json={"role_id": None, "last_name": ""})
     attributes = response.json()["data"]["attributes"]
     assert attributes["role_id"] is None and attributes["last_name"] is None
@@ -88,9 +113,14 @@ async def test_list_filters_sorts_and_includes(client: httpx.AsyncClient) -> Non
     assert await ids(sort="email") == [b["id"], a["id"]]
     assert await ids(sort="-id") == [b["id"], a["id"]]
     document = (await client.get("/users", params={"include": "tickets,role"})).json()
-    assert document["data"][0]["relationships"]["tickets"]["data"] == [{"type": "tickets", "id": ticket["id"]}]
+    assert document["data"][0]["relationships"]["tickets"]["data"] == [
+        {"type": "tickets", "id": ticket["id"]}
+    ]
     assert document["data"][1]["relationships"]["role"]["data"] == {"type": "roles", "id": "1"}
-    assert {(i["type"], i["id"]) for i in document["included"]} == {("tickets", ticket["id"]), ("roles", "1")}
+    assert {(i["type"], i["id"]) for i in document["included"]} == {
+        ("tickets", ticket["id"]),
+        ("roles", "1"),
+    }
 
 
 async def test_delete_user_conflict_and_force(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -100,18 +130,26 @@ async def test_delete_user_conflict_and_force(client: httpx.AsyncClient, app: Fa
     assert response.status_code == 409
     assert response.json()["code"] == "conflict"
     assert (await client.get(f"/tickets/{ticket['id']}")).status_code == 200
-    assert (await client.delete(f"/users/{owner['id']}", params={"force": "maybe"})).status_code == 400
-    assert (await client.delete(f"/users/{owner['id']}", params={"force": "true"})).status_code == 204
+    assert (
+        await client.delete(f"/users/{owner['id']}", params={"force": "maybe"})
+    ).status_code == 400
+    assert (
+        await client.delete(f"/users/{owner['id']}", params={"force": "true"})
+    ).status_code == 204
     assert (await client.get(f"/tickets/{ticket['id']}")).status_code == 404
     assert (await client.get(f"/users/{owner['id']}")).status_code == 404
 
 
-async def test_delete_staff_unassigns_and_refuses_authors(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_delete_staff_unassigns_and_refuses_authors(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     owner = await factories.user(client)
     agent = await factories.staff(client)
     ticket = await factories.ticket(client, owner["id"], assigned_to=agent["id"])
     assert (await client.delete(f"/users/{agent['id']}")).status_code == 204
-    assert (await client.get(f"/tickets/{ticket['id']}")).json()["data"]["attributes"]["assigned_to"] is None
+    assert (await client.get(f"/tickets/{ticket['id']}")).json()["data"]["attributes"][
+        "assigned_to"
+    ] is None
     writer = await factories.staff(client)
     await factories.message(app, ticket["id"], writer["id"], "a reply")
     assert (await client.delete(f"/users/{writer['id']}")).status_code == 409

@@ -30,7 +30,11 @@ def _diff(connection: Connection) -> list[Any]:
 def _state(connection: Connection) -> tuple[set[str], list[Any], list[Any]]:
     inspector = inspect(connection)
     tables = set(inspector.get_table_names())
-    roles = list(connection.execute(text("SELECT id, name FROM roles")).all()) if "roles" in tables else []
+    roles = (
+        list(connection.execute(text("SELECT id, name FROM roles")).all())
+        if "roles" in tables
+        else []
+    )
     if connection.dialect.name == "sqlite":
         sql = "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     else:
@@ -44,7 +48,9 @@ def _check(url: DatabaseUrl, run: Any) -> None:
     tables, roles, indexes = run(_state)
     assert {"users", "roles", "tickets", "ticket_messages", "api_keys"} <= tables
     assert [tuple(r) for r in roles] == [(1, "admin")]
-    declared = {(table.name, index.name) for table in metadata.tables.values() for index in table.indexes}
+    declared = {
+        (table.name, index.name) for table in metadata.tables.values() for index in table.indexes
+    }
     assert declared <= set(indexes)
     assert ("users", "uq_users_email_lower") in indexes
     assert run(_diff) == []
@@ -99,7 +105,17 @@ def test_every_documented_filter_and_sort_column_is_indexed() -> None:
                 names.add(columns[0].name)
         return names
 
-    assert {"user_id", "status", "priority", "department", "assigned_to", "service_id", "subject", "created_at", "updated_at"} <= indexed(tickets)
+    assert {
+        "user_id",
+        "status",
+        "priority",
+        "department",
+        "assigned_to",
+        "service_id",
+        "subject",
+        "created_at",
+        "updated_at",
+    } <= indexed(tickets)
     assert {"first_name", "last_name", "role_id", "created_at"} <= indexed(users)
 
 

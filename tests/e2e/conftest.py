@@ -17,7 +17,9 @@ import pytest
 STARTUP_TIMEOUT_S = 30
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "supportdesk", *args],
         capture_output=True,
@@ -55,7 +57,18 @@ def server(tmp_path: Path) -> Iterator[Server]:
     output = tmp_path / "serve.log"
     with output.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "supportdesk", "serve", "--port", str(port), "--database-url", database_url, "--storage-dir", str(tmp_path / "storage")],
+            [
+                sys.executable,
+                "-m",
+                "supportdesk",
+                "serve",
+                "--port",
+                str(port),
+                "--database-url",
+                database_url,
+                "--storage-dir",
+                str(tmp_path / "storage"),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -12,7 +12,18 @@ from tests.e2e.conftest import Server, run_cli
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["migrate"], ["keys"], ["keys", "create"], ["keys", "list"], ["keys", "disable"], ["keys", "delete"], ["users"], ["users", "create"]],
+    [
+        [],
+        ["serve"],
+        ["migrate"],
+        ["keys"],
+        ["keys", "create"],
+        ["keys", "list"],
+        ["keys", "disable"],
+        ["keys", "delete"],
+        ["users"],
+        ["users", "create"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_cli(*command, "--help")
@@ -22,7 +33,10 @@ def test_every_command_has_help(command: list[str]) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("postgresql://someone:hunter2@127.0.0.1:1/nothing", "cannot connect to PostgreSQL at postgresql://someone:***@127.0.0.1:1/nothing"),
+        (
+            "postgresql://someone:hunter2@127.0.0.1:1/nothing",
+            "cannot connect to PostgreSQL at postgresql://someone:***@127.0.0.1:1/nothing",
+        ),
         ("mysql://root@localhost/db", "unsupported database URL scheme"),
         ("sqlite:////no/such/folder/x.db", "no folder"),
         ("not a url", "invalid database URL"),
@@ -43,13 +57,29 @@ def test_settings_from_environment(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
     result = run_cli("migrate", env={"SUPPORTDESK_DATABASE_URL": url})
     assert (tmp_path / "env.db").exists() and "up to date" in result.stdout
-    result = run_cli("migrate", env={"SUPPORTDESK_DATABASE_URL": url, "SUPPORTDESK_PORT": "notaport"}, check=False)
+    result = run_cli(
+        "migrate",
+        env={"SUPPORTDESK_DATABASE_URL": url, "SUPPORTDESK_PORT": "notaport"},
+        check=False,
+    )
     assert result.returncode != 0 and "port" in result.stderr
 
 
 def test_keys_lifecycle(server: Server) -> None:
     db = ["--database-url", server.database_url]
-    created = run_cli("keys", "create", "--name", "bot", "--permission", "tickets.view", "--permission", "admin.users.view", "--allow-ip", "127.0.0.0/8", *db)
+    created = run_cli(
+        "keys",
+        "create",
+        "--name",
+        "bot",
+        "--permission",
+        "tickets.view",
+        "--permission",
+        "admin.users.view",
+        "--allow-ip",
+        "127.0.0.0/8",
+        *db,
+    )
     token = created.stdout.strip().splitlines()[-1]
     key_id = created.stdout.split("API key ")[1].split(" ")[0]
     listing = run_cli("keys", "list", *db).stdout
@@ -67,7 +97,18 @@ def test_keys_lifecycle(server: Server) -> None:
     assert missing.returncode != 0 and "no API key" in missing.stderr
     bad = run_cli("keys", "create", "--name", "x", "--permission", "tickets.fly", *db, check=False)
     assert bad.returncode != 0 and "unknown permission" in bad.stderr
-    bad = run_cli("keys", "create", "--name", "x", "--permission", "*", "--allow-ip", "300.1.1.1", *db, check=False)
+    bad = run_cli(
+        "keys",
+        "create",
+        "--name",
+        "x",
+        "--permission",
+        "*",
+        "--allow-ip",
+        "300.1.1.1",
+        *db,
+        check=False,
+    )
     assert bad.returncode != 0 and "300.1.1.1" in bad.stderr
     none = run_cli("keys", "create", "--name", "x", *db, check=False)
     assert none.returncode != 0

@@ -32,7 +32,9 @@ def test_permission_names() -> None:
 
 
 def test_key_permissions_and_networks() -> None:
-    key = ApiKey(1, "k", frozenset({"tickets.view"}), (parse_network("10.0.0.0/8"), parse_network("::1")))
+    key = ApiKey(
+        1, "k", frozenset({"tickets.view"}), (parse_network("10.0.0.0/8"), parse_network("::1"))
+    )
     assert key.allows("tickets.view") and not key.allows("tickets.create")
     assert ApiKey(2, "all", frozenset({"*"}), ()).allows("users.delete")
     assert key.admits("10.1.2.3") and key.admits("::ffff:10.1.2.3") and key.admits("::1")
@@ -61,7 +63,7 @@ def test_timestamps() -> None:
     assert timestamps.parse("2024-01-15T10:30:00Z") == "2024-01-15T10:30:00.000000Z"
     assert timestamps.parse("2024-01-15 12:30:00.5+02:00") == "2024-01-15T10:30:00.500000Z"
     assert len(timestamps.now()) == 27
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Invalid isoformat"):
         timestamps.parse("15/01/2024")
 
 
@@ -80,7 +82,11 @@ def test_postgres_timestamp_codec(text: str, expected: str) -> None:
 def test_database_urls() -> None:
     assert DatabaseUrl.parse("sqlite:///./x.db").sqlite_path == "./x.db"
     url = DatabaseUrl.parse("postgresql://u:secret@h:5432/db")
-    assert not url.is_sqlite and "secret" not in url.masked and url.postgres_dsn().endswith("@h:5432/db")
+    assert (
+        not url.is_sqlite
+        and "secret" not in url.masked
+        and url.postgres_dsn().endswith("@h:5432/db")
+    )
     for bad in ("mysql://u@h/db", "nonsense", "sqlite://", "postgresql://u@h"):
         with pytest.raises(DatabaseConfigError) as caught:
             DatabaseUrl.parse(bad)

@@ -21,14 +21,16 @@ def test_defaults() -> None:
 
 
 def test_filters_parse_values() -> None:
-    query = parse(**{
-        "filter[status]": "open, customer-reply,,open",
-        "filter[id]": "3,1,3",
-        "filter[assigned_to]": "null",
-        "filter[subject]": "  Login, page ",
-        "filter[created_after]": "2024-01-15",
-        "filter[updated_before]": "2024-01-15T12:00:00+02:00",
-    })
+    query = parse(
+        **{
+            "filter[status]": "open, customer-reply,,open",
+            "filter[id]": "3,1,3",
+            "filter[assigned_to]": "null",
+            "filter[subject]": "  Login, page ",
+            "filter[created_after]": "2024-01-15",
+            "filter[updated_before]": "2024-01-15T12:00:00+02:00",
+        }
+    )
     assert query.filters == {
         "status": ("open", "customer-reply"),
         "id": (3, 1),
@@ -45,7 +47,9 @@ def test_empty_filter_values_are_dropped() -> None:
 
 
 def test_unknown_names_list_the_allowed_ones() -> None:
-    with pytest.raises(BadQuery, match=r"`a, b` are not allowed\. Allowed filter\(s\) are `id, user_id"):
+    with pytest.raises(
+        BadQuery, match=r"`a, b` are not allowed\. Allowed filter\(s\) are `id, user_id"
+    ):
         parse(**{"filter[a]": "1", "filter[b]": "2"})
 
 
@@ -61,7 +65,10 @@ def test_sort_keys_and_duplicates() -> None:
         SortKey("priority", False),
         SortKey("status", False),
     )
-    assert parse(sort="-priority,status").sort == (SortKey("priority", True), SortKey("status", False))
+    assert parse(sort="-priority,status").sort == (
+        SortKey("priority", True),
+        SortKey("status", False),
+    )
     with pytest.raises(BadQuery):
         parse(sort="-")
 

@@ -8,7 +8,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 
-TOKEN_PREFIX = "sdk_"
+TOKEN_PREFIX = "sdk_"  # noqa: S105 - a label, not a secret
 
 RESOURCE_GROUPS = ("tickets", "ticket_messages", "users")
 ACTIONS = ("view", "create", "update", "delete")
@@ -38,9 +38,7 @@ def normalise_permission(name: str) -> str:
     name = name.strip()
     bare = name.removeprefix("admin.")
     if bare != ALL and bare not in PERMISSIONS:
-        raise ValueError(
-            f"unknown permission {name!r}; use * or one of: {', '.join(PERMISSIONS)}"
-        )
+        raise ValueError(f"unknown permission {name!r}; use * or one of: {', '.join(PERMISSIONS)}")
     return bare
 
 

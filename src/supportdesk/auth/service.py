@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from supportdesk import timestamps
 from supportdesk.auth import repository
-from supportdesk.auth.keys import ApiKey, hash_token, hashes_match, new_token, normalise_permission, parse_network
+from supportdesk.auth.keys import (
+    ApiKey,
+    hash_token,
+    hashes_match,
+    new_token,
+    normalise_permission,
+    parse_network,
+)
 from supportdesk.db import Database
 from supportdesk.errors import Forbidden, Unauthenticated
 

@@ -14,7 +14,12 @@ from supportdesk.auth.service import create_key
 from supportdesk.cli.common import DatabaseOption, fail, load_settings, run_with_db
 from supportdesk.db import Database, Row
 
-app = typer.Typer(help="Manage API keys (there is no HTTP endpoint for this).", no_args_is_help=True)
+app = typer.Typer(
+    help="Manage API keys (there is no HTTP endpoint for this).", no_args_is_help=True
+)
+
+
+_PERMISSION_HELP = f"Repeatable: {', '.join(PERMISSIONS)} or * (admin. prefix accepted)"
 
 
 @app.command()
@@ -23,7 +28,7 @@ def create(
     permission: list[str] = typer.Option(
         [],
         "--permission",
-        help=f"Repeatable: {', '.join(PERMISSIONS)} or * (admin. prefix accepted)",
+        help=_PERMISSION_HELP,
     ),
     all_permissions: bool = typer.Option(False, "--all", help="Every permission (*)"),
     allow_ip: list[str] = typer.Option(
@@ -86,21 +91,30 @@ def _change(key_id: int, database_url: str | None, enabled: bool | None) -> None
 
 
 @app.command()
-def disable(key_id: int = typer.Argument(..., help="The key's id"), database_url: str | None = DatabaseOption) -> None:
+def disable(
+    key_id: int = typer.Argument(..., help="The key's id"),
+    database_url: str | None = DatabaseOption,
+) -> None:
     """Disable a key: it answers 401 until enabled again."""
     _change(key_id, database_url, enabled=False)
     typer.echo(f"API key {key_id} disabled")
 
 
 @app.command()
-def enable(key_id: int = typer.Argument(..., help="The key's id"), database_url: str | None = DatabaseOption) -> None:
+def enable(
+    key_id: int = typer.Argument(..., help="The key's id"),
+    database_url: str | None = DatabaseOption,
+) -> None:
     """Enable a disabled key."""
     _change(key_id, database_url, enabled=True)
     typer.echo(f"API key {key_id} enabled")
 
 
 @app.command()
-def delete(key_id: int = typer.Argument(..., help="The key's id"), database_url: str | None = DatabaseOption) -> None:
+def delete(
+    key_id: int = typer.Argument(..., help="The key's id"),
+    database_url: str | None = DatabaseOption,
+) -> None:
     """Delete a key for good."""
     _change(key_id, database_url, enabled=None)
     typer.echo(f"API key {key_id} deleted")

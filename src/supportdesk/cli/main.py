@@ -33,9 +33,7 @@ def migrate_command(database_url: str | None = DatabaseOption) -> None:
 def serve(
     host: str | None = typer.Option(None, help="Listen address [env SUPPORTDESK_HOST; 127.0.0.1]"),
     port: int | None = typer.Option(None, help="Listen port [env SUPPORTDESK_PORT; 8000]"),
-    workers: int | None = typer.Option(
-        None, help="Worker processes [env SUPPORTDESK_WORKERS; 1]"
-    ),
+    workers: int | None = typer.Option(None, help="Worker processes [env SUPPORTDESK_WORKERS; 1]"),
     database_url: str | None = DatabaseOption,
     storage_dir: str | None = typer.Option(
         None, help="Attachment files [env SUPPORTDESK_STORAGE_DIR; ./storage]"

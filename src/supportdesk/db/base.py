@@ -53,7 +53,7 @@ class StatementCache:
             self._entries.move_to_end(key)
             return entry[1]
         compiled = statement.compile(dialect=self._dialect)
-        positions = compiled.positiontup
+        positions = getattr(compiled, "positiontup", None)
         result = Compiled(
             sql=str(compiled),
             defaults={k: v for k, v in compiled.params.items() if v is not None},
@@ -117,4 +117,4 @@ class Database(abc.ABC):
         return True
 
 
-_PING = select(literal_column("1"))
+_PING: ClauseElement = select(literal_column("1"))

@@ -12,8 +12,19 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, Table, and_, bindparam, false, func, or_, select
-from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 
 from supportdesk.db.base import Conn, Row
 from supportdesk.jsonapi.query import ListQuery
@@ -48,7 +59,7 @@ class AnyOf(ListFilter):
         return out
 
     def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
-        binds = [bindparam(k) for k in keys if not k.endswith("_null")]
+        binds: list[BindParameter[Any]] = [bindparam(k) for k in keys if not k.endswith("_null")]
         parts: list[ColumnElement[bool]] = []
         if len(binds) == 1:
             parts.append(self.column == binds[0])
@@ -70,7 +81,7 @@ class Compare(ListFilter):
         return {name: value}
 
     def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
-        bound = bindparam(name)
+        bound: BindParameter[Any] = bindparam(name)
         return self.column >= bound if self.op == "ge" else self.column < bound
 
 
@@ -160,7 +171,9 @@ class InLookup:
     """`SELECT ... WHERE column IN (...)`, with the id list padded to a power of two so only a
     handful of statement shapes exist."""
 
-    def __init__(self, build: Callable[[ColumnElement[bool]], Select[Any]], column: ColumnElement[Any]):
+    def __init__(
+        self, build: Callable[[ColumnElement[bool]], Select[Any]], column: ColumnElement[Any]
+    ):
         self._build = build
         self._column = column
         self._cache: dict[int, Select[Any]] = {}
@@ -172,7 +185,7 @@ class InLookup:
         size = 1 << (len(unique) - 1).bit_length()
         statement = self._cache.get(size)
         if statement is None:
-            binds = [bindparam(f"in_{i}") for i in range(size)]
+            binds: list[BindParameter[Any]] = [bindparam(f"in_{i}") for i in range(size)]
             statement = self._cache[size] = self._build(self._column.in_(binds))
         padded = unique + [unique[-1]] * (size - len(unique))
         return await conn.fetch_all(

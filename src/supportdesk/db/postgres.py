@@ -109,7 +109,7 @@ class PostgresDatabase(Database):
         self._pool: asyncpg.Pool | None = None
         self._min_size = min_size
         self._max_size = max_size
-        self._statements = StatementCache(asyncpg_dialect.dialect())
+        self._statements = StatementCache(asyncpg_dialect.dialect())  # type: ignore[no-untyped-call]
 
     async def connect(self) -> None:
         try:

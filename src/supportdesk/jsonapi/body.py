@@ -71,7 +71,9 @@ def _message(error: Any) -> tuple[str, str]:
     return field, template.format(attribute=attribute, **(error.get("ctx") or {}))
 
 
-def validate(model: type[Model], data: dict[str, Any], context: dict[str, Any] | None = None) -> Model:
+def validate(
+    model: type[Model], data: dict[str, Any], context: dict[str, Any] | None = None
+) -> Model:
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:

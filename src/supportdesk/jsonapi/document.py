@@ -36,7 +36,9 @@ class Related:
 
 
 def _attributes(spec: ResourceSpec, row: Row, fields: frozenset[str] | None) -> dict[str, Any]:
-    names = spec.attribute_names if fields is None else [n for n in spec.attribute_names if n in fields]
+    names = (
+        spec.attribute_names if fields is None else [n for n in spec.attribute_names if n in fields]
+    )
     return {name: row[name] for name in names}
 
 
@@ -54,7 +56,9 @@ def _relationships(
             out[rel.name] = {"data": [{"type": rel.type, "id": str(i)} for i in ids]}
         else:
             value = row[rel.key or rel.name]
-            out[rel.name] = {"data": None if value is None else {"type": rel.type, "id": str(value)}}
+            out[rel.name] = {
+                "data": None if value is None else {"type": rel.type, "id": str(value)}
+            }
     return out
 
 

@@ -67,7 +67,7 @@ def _http_error(request: Request, exc: Exception) -> Response:
         message = f"The {request.method} method is not supported for route {request.url.path}."
     else:
         message = str(exc.detail)
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
 
 def _unexpected_error(request: Request, exc: Exception) -> Response:

@@ -26,15 +26,17 @@ def _clean(value: Any, nullable: bool) -> str | None:
         raise _error("required")
     if not isinstance(value, str):
         raise _error("string_type")
-    value = value.strip()
-    if not value:
+    cleaned: str = value.strip()
+    if not cleaned:
         if nullable:
             return None
         raise _error("required")
-    return value
+    return cleaned
 
 
-def text(max_length: int, *, nullable: bool = False, min_length: int = 1, strip: bool = True) -> BeforeValidator:
+def text(
+    max_length: int, *, nullable: bool = False, min_length: int = 1, strip: bool = True
+) -> BeforeValidator:
     def check(value: Any) -> str | None:
         if strip:
             cleaned = _clean(value, nullable)

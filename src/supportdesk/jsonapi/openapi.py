@@ -80,14 +80,19 @@ def resource_schema(spec: ResourceSpec, with_relationships: bool = True) -> dict
 
 
 def _included(specs: Mapping[str, ResourceSpec]) -> dict[str, Any]:
-    return {"type": "array", "items": {"anyOf": [resource_schema(s, False) for s in specs.values()]}}
+    return {
+        "type": "array",
+        "items": {"anyOf": [resource_schema(s, False) for s in specs.values()]},
+    }
 
 
 def _content(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {MEDIA_TYPE: {"schema": schema}}}
 
 
-def one(spec: ResourceSpec, specs: Mapping[str, ResourceSpec], status: int = 200) -> dict[int | str, Any]:
+def one(
+    spec: ResourceSpec, specs: Mapping[str, ResourceSpec], status: int = 200
+) -> dict[int | str, Any]:
     schema = {
         "type": "object",
         "required": ["data"],
@@ -106,7 +111,7 @@ def many(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[int | st
             "data": {"type": "array", "items": resource_schema(spec)},
             "links": {
                 "type": "object",
-                "properties": {name: link for name in ("first", "last", "prev", "next")},
+                "properties": dict.fromkeys(("first", "last", "prev", "next"), link),
             },
             "meta": {
                 "type": "object",
@@ -136,7 +141,9 @@ def _param(name: str, description: str, schema: dict[str, Any] | None = None) ->
     }
 
 
-def resource_parameters(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> list[dict[str, Any]]:
+def resource_parameters(
+    spec: ResourceSpec, specs: Mapping[str, ResourceSpec]
+) -> list[dict[str, Any]]:
     params = []
     if spec.includes:
         params.append(
@@ -144,13 +151,16 @@ def resource_parameters(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -
                 "include",
                 "Comma-separated related resources: "
                 + ", ".join(
-                    f"`{name}` (needs {spec.relationship(name).permission})" for name in spec.includes
+                    f"`{name}` (needs {spec.relationship(name).permission})"
+                    for name in spec.includes
                 ),
             )
         )
     for type_, other in specs.items():
         names = [*other.attribute_names, *(rel.name for rel in other.relationships)]
-        params.append(_param(f"fields[{type_}]", f"Sparse fieldset of `{type_}`: " + ", ".join(names)))
+        params.append(
+            _param(f"fields[{type_}]", f"Sparse fieldset of `{type_}`: " + ", ".join(names))
+        )
     return params
 
 
@@ -167,7 +177,9 @@ def list_parameters(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> li
             "Comma-separated sort keys, `-` for descending: " + ", ".join(spec.sorts),
         ),
     ]
-    params += [_param(f"filter[{f.name}]", f"{f.description} ({f.kind.value})") for f in spec.filters]
+    params += [
+        _param(f"filter[{f.name}]", f"{f.description} ({f.kind.value})") for f in spec.filters
+    ]
     return params + resource_parameters(spec, specs)
 
 

@@ -10,7 +10,12 @@ from starlette.requests import Request
 from supportdesk.auth.keys import ApiKey
 from supportdesk.auth.service import require
 from supportdesk.config import Settings
-from supportdesk.jsonapi.query import ListQuery, ResourceQuery, parse_list_query, parse_resource_query
+from supportdesk.jsonapi.query import (
+    ListQuery,
+    ResourceQuery,
+    parse_list_query,
+    parse_resource_query,
+)
 from supportdesk.jsonapi.spec import ResourceSpec
 
 

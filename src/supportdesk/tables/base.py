@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String
 
 metadata = MetaData(
@@ -25,7 +27,7 @@ def id_column() -> Column[int]:
     return Column("id", Id, primary_key=True, autoincrement=True)
 
 
-def timestamp_columns() -> list[Column[str]]:
+def timestamp_columns() -> list[Column[Any]]:
     return [
         Column("created_at", Timestamp, nullable=False),
         Column("updated_at", Timestamp, nullable=False),

@@ -19,9 +19,9 @@ _by_ticket_ids = InLookup(
     ticket_messages.c.ticket_id,
 )
 _ids_by_ticket_ids = InLookup(
-    lambda where: select(ticket_messages.c.id, ticket_messages.c.ticket_id)
-    .where(where)
-    .order_by(*_order),
+    lambda where: (
+        select(ticket_messages.c.id, ticket_messages.c.ticket_id).where(where).order_by(*_order)
+    ),
     ticket_messages.c.ticket_id,
 )
 

@@ -38,9 +38,7 @@ TICKETS = ResourceSpec(
         Filter("status", FilterKind.STRINGS, "statuses"),
         Filter("priority", FilterKind.STRINGS, "priorities"),
         Filter("department", FilterKind.STRINGS, "departments"),
-        Filter(
-            "assigned_to", FilterKind.INTS_OR_NULL, "staff user ids; `null` selects unassigned"
-        ),
+        Filter("assigned_to", FilterKind.INTS_OR_NULL, "staff user ids; `null` selects unassigned"),
         Filter("service_id", FilterKind.INTS, "service ids"),
         Filter("subject", FilterKind.TEXT, "case-insensitive substring of the subject"),
         Filter("search", FilterKind.TEXT, "words that must all appear in the subject"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
@@ -35,7 +35,7 @@ _ID = "/tickets/{ticket_id}"
     openapi_extra={"parameters": openapi.list_parameters(TICKETS, SPECS)},
 )
 async def list_tickets(
-    request: Request, key: ApiKey = Depends(authorized("tickets.view"))
+    request: Request, key: Annotated[ApiKey, Depends(authorized("tickets.view"))]
 ) -> Response:
     query = list_query(request, key, TICKETS, SPECS)
     rows, total, related = await service.list_tickets(database(request), settings(request), query)
@@ -53,7 +53,7 @@ async def list_tickets(
     },
 )
 async def create_ticket(
-    request: Request, key: ApiKey = Depends(authorized("tickets.create"))
+    request: Request, key: Annotated[ApiKey, Depends(authorized("tickets.create"))]
 ) -> Response:
     query = resource_query(request, key, TICKETS, SPECS)
     config = settings(request)
@@ -72,27 +72,29 @@ async def create_ticket(
     openapi_extra={"parameters": openapi.resource_parameters(TICKETS, SPECS)},
 )
 async def get_ticket(
-    request: Request, ticket_id: str, key: ApiKey = Depends(authorized("tickets.view"))
+    request: Request, ticket_id: str, key: Annotated[ApiKey, Depends(authorized("tickets.view"))]
 ) -> Response:
     query = resource_query(request, key, TICKETS, SPECS)
-    row, related = await service.get_ticket(database(request), parse_id(ticket_id, "tickets"), query)
+    row, related = await service.get_ticket(
+        database(request), parse_id(ticket_id, "tickets"), query
+    )
     return render_one(TICKETS, row, related, query)
 
 
-_UPDATE: dict[str, Any] = dict(
-    summary="Update a ticket (only the fields sent change)",
-    responses={**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
-    openapi_extra={
+_UPDATE: dict[str, Any] = {
+    "summary": "Update a ticket (only the fields sent change)",
+    "responses": {**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
+    "openapi_extra": {
         **openapi.body(TicketUpdate, "The fields to change; `assigned_to: null` unassigns."),
         "parameters": openapi.resource_parameters(TICKETS, SPECS),
     },
-)
+}
 
 
 @router.put(_ID, operation_id="update_ticket_put", **_UPDATE)
 @router.patch(_ID, operation_id="update_ticket_patch", **_UPDATE)
 async def update_ticket(
-    request: Request, ticket_id: str, key: ApiKey = Depends(authorized("tickets.update"))
+    request: Request, ticket_id: str, key: Annotated[ApiKey, Depends(authorized("tickets.update"))]
 ) -> Response:
     query = resource_query(request, key, TICKETS, SPECS)
     config = settings(request)
@@ -112,7 +114,7 @@ async def update_ticket(
     responses=openapi.errors(404),
 )
 async def delete_ticket(
-    request: Request, ticket_id: str, _: ApiKey = Depends(authorized("tickets.delete"))
+    request: Request, ticket_id: str, _: Annotated[ApiKey, Depends(authorized("tickets.delete"))]
 ) -> Response:
     await service.delete_ticket(database(request), parse_id(ticket_id, "tickets"))
     return no_content()
@@ -124,6 +126,6 @@ async def delete_ticket(
     responses=openapi.errors(),
 )
 async def ticket_settings(
-    request: Request, _: ApiKey = Depends(authorized("tickets.view"))
+    request: Request, _: Annotated[ApiKey, Depends(authorized("tickets.view"))]
 ) -> Response:
     return render_data("ticket_settings", "current", service.ticket_settings(settings(request)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
@@ -33,7 +33,9 @@ _ID = "/users/{user_id}"
     responses={**openapi.many(USERS, SPECS), **openapi.errors(400, 422)},
     openapi_extra={"parameters": openapi.list_parameters(USERS, SPECS)},
 )
-async def list_users(request: Request, key: ApiKey = Depends(authorized("users.view"))) -> Response:
+async def list_users(
+    request: Request, key: Annotated[ApiKey, Depends(authorized("users.view"))]
+) -> Response:
     query = list_query(request, key, USERS, SPECS)
     rows, total, related = await service.list_users(database(request), query)
     return render_page(USERS, rows, total, related, query, request)
@@ -49,7 +51,9 @@ async def list_users(request: Request, key: ApiKey = Depends(authorized("users.v
         "parameters": openapi.resource_parameters(USERS, SPECS),
     },
 )
-async def create_user(request: Request, key: ApiKey = Depends(authorized("users.create"))) -> Response:
+async def create_user(
+    request: Request, key: Annotated[ApiKey, Depends(authorized("users.create"))]
+) -> Response:
     query = resource_query(request, key, USERS, SPECS)
     data = await read_body(request, UserCreate, settings(request).max_body_bytes)
     row, related = await service.create_user(database(request), data, query)
@@ -64,27 +68,27 @@ async def create_user(request: Request, key: ApiKey = Depends(authorized("users.
     openapi_extra={"parameters": openapi.resource_parameters(USERS, SPECS)},
 )
 async def get_user(
-    request: Request, user_id: str, key: ApiKey = Depends(authorized("users.view"))
+    request: Request, user_id: str, key: Annotated[ApiKey, Depends(authorized("users.view"))]
 ) -> Response:
     query = resource_query(request, key, USERS, SPECS)
     row, related = await service.get_user(database(request), parse_id(user_id, "users"), query)
     return render_one(USERS, row, related, query)
 
 
-_UPDATE: dict[str, Any] = dict(
-    summary="Update a user (only the fields sent change)",
-    responses={**openapi.one(USERS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
-    openapi_extra={
+_UPDATE: dict[str, Any] = {
+    "summary": "Update a user (only the fields sent change)",
+    "responses": {**openapi.one(USERS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
+    "openapi_extra": {
         **openapi.body(UserUpdate, "The fields to change."),
         "parameters": openapi.resource_parameters(USERS, SPECS),
     },
-)
+}
 
 
 @router.put(_ID, operation_id="update_user_put", **_UPDATE)
 @router.patch(_ID, operation_id="update_user_patch", **_UPDATE)
 async def update_user(
-    request: Request, user_id: str, key: ApiKey = Depends(authorized("users.update"))
+    request: Request, user_id: str, key: Annotated[ApiKey, Depends(authorized("users.update"))]
 ) -> Response:
     query = resource_query(request, key, USERS, SPECS)
     found = parse_id(user_id, "users")
@@ -119,7 +123,7 @@ def _force(request: Request) -> bool:
     },
 )
 async def delete_user(
-    request: Request, user_id: str, _: ApiKey = Depends(authorized("users.delete"))
+    request: Request, user_id: str, _: Annotated[ApiKey, Depends(authorized("users.delete"))]
 ) -> Response:
     force = _force(request)
     await service.delete_user(database(request), parse_id(user_id, "users"), force)
@@ -131,5 +135,7 @@ async def delete_user(
     summary="List roles",
     responses={200: {"description": "Every role"}, **openapi.errors()},
 )
-async def list_roles(request: Request, _: ApiKey = Depends(authorized("users.view"))) -> Response:
+async def list_roles(
+    request: Request, _: Annotated[ApiKey, Depends(authorized("users.view"))]
+) -> Response:
     return render_list(ROLES, await service.list_roles(database(request)))

@@ -17,7 +17,7 @@ from supportdesk.jsonapi.query import ListQuery, ResourceQuery
 from supportdesk.tickets import repository as tickets_repository
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.users import repository
-from supportdesk.users.resource import ROLES, USERS
+from supportdesk.users.resource import ROLES
 from supportdesk.users.schemas import UserCreate, UserUpdate
 
 _hasher = PasswordHasher()
@@ -67,7 +67,9 @@ async def load_related(conn: Conn, rows: Sequence[Row], include: Sequence[str]) 
         related.included.extend((TICKETS, ticket) for ticket in owned)
     if "role" in include:
         role_ids = [row["role_id"] for row in rows if row["role_id"] is not None]
-        related.included.extend((ROLES, role) for role in await repository.roles_by_ids(conn, role_ids))
+        related.included.extend(
+            (ROLES, role) for role in await repository.roles_by_ids(conn, role_ids)
+        )
     return related
 
 
@@ -158,7 +160,12 @@ async def create_user_simple(
 
     data = validate(
         UserCreate,
-        {"email": email, "first_name": first_name, "last_name": last_name, "role_id": 1 if staff else None},
+        {
+            "email": email,
+            "first_name": first_name,
+            "last_name": last_name,
+            "role_id": 1 if staff else None,
+        },
     )
     row, _ = await create_user(db, data, ResourceQuery())
     user_id: int = row["id"]

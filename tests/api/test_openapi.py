@@ -1,0 +1,58 @@
+"""The published OpenAPI document lists what the parser really accepts, and the errors."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from supportdesk.tickets.resource import TICKETS
+from supportdesk.users.resource import USERS
+
+
+@pytest.fixture
+async def document(anonymous: httpx.AsyncClient) -> dict[str, object]:
+    response = await anonymous.get("/openapi.json")
+    assert response.status_code == 200
+    body: dict[str, object] = response.json()
+    return body
+
+
+def parameters(document: dict[str, object], path: str, method: str) -> dict[str, dict[str, object]]:
+    operation = document["paths"][path][method]  # type: ignore[index]
+    return {p["name"]: p for p in operation.get("parameters", [])}
+
+
+async def test_list_endpoints_document_every_filter_sort_and_include(
+    document: dict[str, object],
+) -> None:
+    for path, spec in (("/api/v1/admin/tickets", TICKETS), ("/api/v1/admin/users", USERS)):
+        params = parameters(document, path, "get")
+        for f in spec.filters:
+            assert f"filter[{f.name}]" in params
+        for sort in spec.sorts:
+            assert sort in str(params["sort"]["description"])
+        for include in spec.includes:
+            assert include in str(params["include"]["description"])
+        assert {"page", "per_page", f"fields[{spec.type}]"} <= set(params)
+
+
+async def test_operations_document_errors_and_bodies(document: dict[str, object]) -> None:
+    paths = document["paths"]  # type: ignore[index]
+    create = paths["/api/v1/admin/tickets"]["post"]  # type: ignore[index]
+    assert {"201", "401", "403", "413", "415", "422"} <= set(create["responses"])
+    assert "application/json" in create["requestBody"]["content"]
+    schema = create["responses"]["422"]["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"message", "code"}
+    item = paths["/api/v1/admin/tickets/{ticket_id}"]  # type: ignore[index]
+    assert {"get", "put", "patch", "delete"} <= set(item)
+    assert "404" in item["get"]["responses"]
+    assert "409" in paths["/api/v1/admin/users/{user_id}"]["delete"]["responses"]  # type: ignore[index]
+    ticket = create["responses"]["201"]["content"]["application/vnd.api+json"]["schema"]
+    assert "subject" in ticket["properties"]["data"]["properties"]["attributes"]["properties"]
+    assert "/health" in paths
+
+
+async def test_docs_page(anonymous: httpx.AsyncClient) -> None:
+    response = await anonymous.get("/docs")
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
