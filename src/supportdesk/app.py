@@ -40,6 +40,8 @@ def create_app(settings: Settings) -> FastAPI:
             "errors are `{message, code, errors?}`."
         ),
         lifespan=lifespan,
+        # a trailing slash is a 404 in the error shape, never a redirect
+        redirect_slashes=False,
         openapi_tags=[{"name": "tickets"}, {"name": "users"}, {"name": "service"}],
     )
     app.state.settings = settings

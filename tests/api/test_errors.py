@@ -77,6 +77,9 @@ async def test_unknown_route_and_method(
     assert_error(await client.post("/tickets/1"), 405, "method_not_allowed")
     assert_error(await client.delete("/tickets"), 405, "method_not_allowed")
     assert_error(await client.get("/tickets/1"), 404, "not_found")
+    response = await client.get("/tickets/")
+    assert_error(response, 404, "not_found")
+    assert "location" not in response.headers
 
 
 async def test_json_errors_whatever_accept_says(client: httpx.AsyncClient) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +50,9 @@ class Server:
     output: Path
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    database_path = tmp_path / "e2e.db"
-    database_url = f"sqlite:///{database_path}"
+@contextmanager
+def serving(tmp_path: Path, database_url: str, *extra: str) -> Iterator[Server]:
+    """`supportdesk serve` on a free port until the block ends; the process is always stopped."""
     port = free_port()
     output = tmp_path / "serve.log"
     with output.open("w") as log:
@@ -85,7 +85,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
                 raise AssertionError(f"server did not start: {output.read_text()}")
             time.sleep(0.1)
         demo = next(line for line in output.read_text().splitlines() if "Bearer" in line)
-        yield Server(base, database_url, database_path, demo.split("Bearer ")[1].strip(), output)
+        path = Path(database_url.removeprefix("sqlite:///"))
+        yield Server(base, database_url, path, demo.split("Bearer ")[1].strip(), output)
     finally:
         process.terminate()
         try:
@@ -93,3 +94,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with serving(tmp_path, f"sqlite:///{tmp_path / 'e2e.db'}") as running:
+        yield running
