@@ -40,7 +40,7 @@ async def message(app: FastAPI, ticket_id: str | int, user_id: str | int, text: 
     """A ticket message written straight to the database (the messages API is issue 3's)."""
     now = timestamps.now()
     async with app.state.db.transaction() as conn:
-        return await messages_repository.insert(
+        return await messages_repository.writer.insert(
             conn,
             {
                 "ticket_id": int(ticket_id),

@@ -45,11 +45,6 @@ class ResourceNotFound(NotFound):
         super().__init__(f"No {type_} resource with id {resource_id}.")
 
 
-class MethodNotAllowed(SupportdeskError):
-    status = 405
-    code = "method_not_allowed"
-
-
 class Conflict(SupportdeskError):
     status = 409
     code = "conflict"

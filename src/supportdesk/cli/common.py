@@ -4,7 +4,6 @@ and one clear line (never a traceback) when the database cannot be used."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -82,7 +81,3 @@ def migrate(settings: Settings) -> None:
     except Exception as exc:  # a migration that fails half-way is rolled back by Alembic
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         fail(f"migrating {url.masked} failed: {reason}")
-
-
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()

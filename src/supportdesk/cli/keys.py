@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
@@ -77,44 +78,33 @@ def list_keys(database_url: str | None = DatabaseOption) -> None:
     Console(width=160).print(table)
 
 
-def _change(key_id: int, database_url: str | None, enabled: bool | None) -> None:
-    settings = load_settings(database_url=database_url)
+KeyIdArgument = typer.Argument(..., help="The key's id")
 
-    async def action(db: Database) -> bool:
-        async with db.transaction() as conn:
-            if enabled is None:
-                return await repository.remove(conn, key_id)
-            return await repository.set_enabled(conn, key_id, enabled)
-
-    if not run_with_db(settings, action):
-        fail(f"no API key with id {key_id}", 1)
+# command -> (new enabled flag, or None to delete; what it says when done; its help)
+_CHANGES = {
+    "disable": (False, "disabled", "Disable a key: it answers 401 until enabled again."),
+    "enable": (True, "enabled", "Enable a disabled key."),
+    "delete": (None, "deleted", "Delete a key for good."),
+}
 
 
-@app.command()
-def disable(
-    key_id: int = typer.Argument(..., help="The key's id"),
-    database_url: str | None = DatabaseOption,
-) -> None:
-    """Disable a key: it answers 401 until enabled again."""
-    _change(key_id, database_url, enabled=False)
-    typer.echo(f"API key {key_id} disabled")
+def _change_command(enabled: bool | None, done: str, help_text: str) -> Callable[..., None]:
+    def command(key_id: int = KeyIdArgument, database_url: str | None = DatabaseOption) -> None:
+        settings = load_settings(database_url=database_url)
+
+        async def action(db: Database) -> bool:
+            async with db.transaction() as conn:
+                if enabled is None:
+                    return await repository.remove(conn, key_id)
+                return await repository.set_enabled(conn, key_id, enabled)
+
+        if not run_with_db(settings, action):
+            fail(f"no API key with id {key_id}", 1)
+        typer.echo(f"API key {key_id} {done}")
+
+    command.__doc__ = help_text
+    return command
 
 
-@app.command()
-def enable(
-    key_id: int = typer.Argument(..., help="The key's id"),
-    database_url: str | None = DatabaseOption,
-) -> None:
-    """Enable a disabled key."""
-    _change(key_id, database_url, enabled=True)
-    typer.echo(f"API key {key_id} enabled")
-
-
-@app.command()
-def delete(
-    key_id: int = typer.Argument(..., help="The key's id"),
-    database_url: str | None = DatabaseOption,
-) -> None:
-    """Delete a key for good."""
-    _change(key_id, database_url, enabled=None)
-    typer.echo(f"API key {key_id} deleted")
+for _name, (_enabled, _done, _help) in _CHANGES.items():
+    app.command(_name)(_change_command(_enabled, _done, _help))

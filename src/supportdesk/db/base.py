@@ -89,8 +89,6 @@ class Conn(abc.ABC):
 class Database(abc.ABC):
     """A pool of connections to one database, for one process."""
 
-    dialect_name: str
-
     @abc.abstractmethod
     def read(self) -> AbstractAsyncContextManager[Conn]:
         """A read transaction: every statement sees the same snapshot."""

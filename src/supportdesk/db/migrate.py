@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
 
 from supportdesk.db.url import DatabaseUrl
 
@@ -27,19 +24,3 @@ def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
 
 def downgrade(url: DatabaseUrl, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(
-        alembic_config(DatabaseUrl.parse("sqlite:///x"))
-    ).get_current_head()
-
-
-def sqlite_current_revision(url: DatabaseUrl) -> str | None:
-    """The applied revision of a SQLite database (PostgreSQL goes through `migrations/env.py`)."""
-    engine = create_engine(url.sqlalchemy_url())
-    try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    finally:
-        engine.dispose()

@@ -102,8 +102,6 @@ class _translated:
 
 
 class PostgresDatabase(Database):
-    dialect_name = "postgresql"
-
     def __init__(self, url: DatabaseUrl, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
         self._pool: asyncpg.Pool | None = None

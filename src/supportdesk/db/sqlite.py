@@ -78,8 +78,6 @@ class _SQLiteConn(Conn):
 
 
 class SQLiteDatabase(Database):
-    dialect_name = "sqlite"
-
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
@@ -88,9 +86,10 @@ class SQLiteDatabase(Database):
         self._statements = StatementCache(sqlite_dialect.dialect(paramstyle="named"))
 
     async def connect(self) -> None:
-        self.connect_sync()
+        # Inline on purpose, like every SQLite call here: opening a local file is quick.
+        self._open()
 
-    def connect_sync(self) -> None:
+    def _open(self) -> None:
         parent = Path(self.path).resolve().parent
         if not parent.is_dir():
             raise DatabaseConfigError(

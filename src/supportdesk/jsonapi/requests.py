@@ -4,6 +4,7 @@ the app's settings and database."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 from starlette.requests import Request
 
@@ -18,29 +19,29 @@ from supportdesk.jsonapi.query import (
 )
 from supportdesk.jsonapi.spec import ResourceSpec
 
+Q = TypeVar("Q", bound=ResourceQuery)
+
 
 def settings(request: Request) -> Settings:
     value: Settings = request.app.state.settings
     return value
 
 
-def _check_includes(key: ApiKey, spec: ResourceSpec, query: ResourceQuery) -> None:
+def _checked(key: ApiKey, spec: ResourceSpec, query: Q) -> Q:
     """Including a resource type needs that type's view permission (403 otherwise)."""
     for name in query.include:
         require(key, spec.relationship(name).permission)
+    return query
 
 
 def list_query(
     request: Request, key: ApiKey, spec: ResourceSpec, specs: Mapping[str, ResourceSpec]
 ) -> ListQuery:
-    query = parse_list_query(request.query_params.multi_items(), spec, specs)
-    _check_includes(key, spec, query)
-    return query
+    return _checked(key, spec, parse_list_query(request.query_params.multi_items(), spec, specs))
 
 
 def resource_query(
     request: Request, key: ApiKey, spec: ResourceSpec, specs: Mapping[str, ResourceSpec]
 ) -> ResourceQuery:
-    query = parse_resource_query(request.query_params.multi_items(), spec, specs)
-    _check_includes(key, spec, query)
-    return query
+    pairs = request.query_params.multi_items()
+    return _checked(key, spec, parse_resource_query(pairs, spec, specs))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import select
 
@@ -12,7 +11,8 @@ from supportdesk.db.listing import InLookup
 from supportdesk.db.writes import Writer
 from supportdesk.tables import ticket_messages
 
-_writer = Writer(ticket_messages)
+# INSERT / UPDATE / DELETE by id
+writer = Writer(ticket_messages)
 _order = (ticket_messages.c.ticket_id, ticket_messages.c.id)
 _by_ticket_ids = InLookup(
     lambda where: select(ticket_messages).where(where).order_by(*_order),
@@ -34,7 +34,3 @@ async def by_ticket_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
 async def ids_by_ticket_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
     """`id` and `ticket_id` of these tickets' messages (linkage without the bodies)."""
     return await _ids_by_ticket_ids.fetch(conn, ticket_ids)
-
-
-async def insert(conn: Conn, values: dict[str, Any]) -> int:
-    return await _writer.insert(conn, values)

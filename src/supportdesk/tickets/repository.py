@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, case, select
 
@@ -19,7 +18,8 @@ _by_user_ids = InLookup(
     lambda where: select(tickets).where(where).order_by(tickets.c.user_id, tickets.c.id),
     tickets.c.user_id,
 )
-_writer = Writer(tickets)
+# INSERT / UPDATE / DELETE by id
+writer = Writer(tickets)
 
 _FILTERS = {
     "id": AnyOf(tickets.c.id),
@@ -74,15 +74,3 @@ async def page(
 
 async def by_user_ids(conn: Conn, user_ids: Sequence[int]) -> list[Row]:
     return await _by_user_ids.fetch(conn, user_ids)
-
-
-async def insert(conn: Conn, values: dict[str, Any]) -> int:
-    return await _writer.insert(conn, values)
-
-
-async def update(conn: Conn, ticket_id: int, values: dict[str, Any]) -> bool:
-    return await _writer.update(conn, ticket_id, values)
-
-
-async def delete(conn: Conn, ticket_id: int) -> bool:
-    return await _writer.delete(conn, ticket_id)

@@ -90,7 +90,7 @@ async def create_ticket(
     values.update(created_at=now, updated_at=now)
     async with db.transaction() as conn:
         await _check_references(conn, values)
-        ticket_id = await repository.insert(conn, values)
+        ticket_id = await repository.writer.insert(conn, values)
         row = await get_or_raise(conn, ticket_id)
         return row, await load_related(conn, [row], query.include)
 
@@ -109,14 +109,14 @@ async def update_ticket(
         if values:
             await _check_references(conn, values)
             values["updated_at"] = timestamps.now()
-            await repository.update(conn, ticket_id, values)
+            await repository.writer.update(conn, ticket_id, values)
         row = await get_or_raise(conn, ticket_id)
         return row, await load_related(conn, [row], query.include)
 
 
 async def delete_ticket(db: Database, ticket_id: int) -> None:
     async with db.transaction() as conn:
-        if not await repository.delete(conn, ticket_id):
+        if not await repository.writer.delete(conn, ticket_id):
             raise ResourceNotFound("tickets", ticket_id)
 
 

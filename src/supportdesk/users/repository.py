@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import bindparam, exists, func, or_, select
 
@@ -50,7 +49,8 @@ _lister = Lister(
 )
 _by_ids = InLookup(lambda where: select(*PUBLIC).where(where).order_by(users.c.id), users.c.id)
 _roles_by_ids = InLookup(lambda where: select(roles).where(where), roles.c.id)
-_writer = Writer(users)
+# INSERT / UPDATE / DELETE by id
+writer = Writer(users)
 
 
 async def get(conn: Conn, user_id: int) -> Row | None:
@@ -70,7 +70,7 @@ async def id_by_email(conn: Conn, email: str) -> int | None:
     return user_id
 
 
-async def exists_(conn: Conn, user_id: int) -> bool:
+async def user_exists(conn: Conn, user_id: int) -> bool:
     return await get(conn, user_id) is not None
 
 
@@ -82,18 +82,6 @@ async def is_staff(conn: Conn, user_id: int) -> bool | None:
 
 async def has_tickets_or_messages(conn: Conn, user_id: int) -> bool:
     return bool(await conn.fetch_value(_HAS_WORK, {"user_id": user_id}))
-
-
-async def insert(conn: Conn, values: dict[str, Any]) -> int:
-    return await _writer.insert(conn, values)
-
-
-async def update(conn: Conn, user_id: int, values: dict[str, Any]) -> bool:
-    return await _writer.update(conn, user_id, values)
-
-
-async def delete(conn: Conn, user_id: int) -> bool:
-    return await _writer.delete(conn, user_id)
 
 
 async def list_roles(conn: Conn) -> list[Row]:

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from supportdesk import timestamps
 from supportdesk.db import Conn, Database, IntegrityViolation, Row
 from supportdesk.errors import Conflict, ResourceNotFound, ValidationFailed
+from supportdesk.jsonapi.body import validate
 from supportdesk.jsonapi.document import Related
 from supportdesk.jsonapi.query import ListQuery, ResourceQuery
 from supportdesk.tickets import repository as tickets_repository
@@ -40,7 +41,7 @@ def invalid(field: str) -> ValidationFailed:
 
 
 async def check_user(conn: Conn, user_id: int, field: str) -> None:
-    if not await repository.exists_(conn, user_id):
+    if not await repository.user_exists(conn, user_id):
         raise invalid(field)
 
 
@@ -115,7 +116,7 @@ async def create_user(db: Database, data: UserCreate, query: ResourceQuery) -> t
     async with db.transaction() as conn:
         await _check_fields(conn, values, None)
         try:
-            user_id = await repository.insert(conn, values)
+            user_id = await repository.writer.insert(conn, values)
         except IntegrityViolation:
             raise ValidationFailed.field("email", "The email has already been taken.") from None
         row = await get_or_raise(conn, user_id)
@@ -132,7 +133,7 @@ async def update_user(
             await _check_fields(conn, values, user_id)
             values["updated_at"] = timestamps.now()
             try:
-                await repository.update(conn, user_id, values)
+                await repository.writer.update(conn, user_id, values)
             except IntegrityViolation:
                 raise ValidationFailed.field("email", "The email has already been taken.") from None
         row = await get_or_raise(conn, user_id)
@@ -149,15 +150,13 @@ async def delete_user(db: Database, user_id: int, force: bool) -> None:
                 "The user owns tickets or wrote messages; delete with ?force=true to delete "
                 "them too."
             )
-        await repository.delete(conn, user_id)
+        await repository.writer.delete(conn, user_id)
 
 
 async def create_user_simple(
     db: Database, email: str, first_name: str | None, last_name: str | None, staff: bool
 ) -> int:
     """For the CLI: the same rules as POST /users."""
-    from supportdesk.jsonapi.body import validate
-
     data = validate(
         UserCreate,
         {
