@@ -14,6 +14,9 @@ from supportdesk.jsonapi.query import ListQuery
 from supportdesk.tables import tickets
 
 _GET = select(tickets).where(tickets.c.id == bindparam("ticket_id"))
+# Row lock on PostgreSQL for read-modify-write; SQLite's write transaction already excludes
+# every other writer (and SQLAlchemy leaves FOR UPDATE out there).
+_GET_FOR_UPDATE = _GET.with_for_update()
 _by_user_ids = InLookup(
     lambda where: select(tickets).where(where).order_by(tickets.c.user_id, tickets.c.id),
     tickets.c.user_id,
@@ -62,8 +65,9 @@ def _lister(statuses: tuple[str, ...], priorities: tuple[str, ...]) -> Lister:
     )
 
 
-async def get(conn: Conn, ticket_id: int) -> Row | None:
-    return await conn.fetch_one(_GET, {"ticket_id": ticket_id})
+async def get(conn: Conn, ticket_id: int, *, for_update: bool = False) -> Row | None:
+    statement = _GET_FOR_UPDATE if for_update else _GET
+    return await conn.fetch_one(statement, {"ticket_id": ticket_id})
 
 
 async def page(

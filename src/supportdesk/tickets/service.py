@@ -19,8 +19,8 @@ from supportdesk.users import service as users_service
 from supportdesk.users.resource import USERS
 
 
-async def get_or_raise(conn: Conn, ticket_id: int) -> Row:
-    row = await repository.get(conn, ticket_id)
+async def get_or_raise(conn: Conn, ticket_id: int, *, for_update: bool = False) -> Row:
+    row = await repository.get(conn, ticket_id, for_update=for_update)
     if row is None:
         raise ResourceNotFound("tickets", ticket_id)
     return row
@@ -100,7 +100,7 @@ async def update_ticket(
 ) -> tuple[Row, Related]:
     """Only the fields sent change; `updated_at` moves only when a value really changes."""
     async with db.transaction() as conn:
-        current = await get_or_raise(conn, ticket_id)
+        current = await get_or_raise(conn, ticket_id, for_update=True)
         values = {
             name: getattr(data, name)
             for name in data.model_fields_set
