@@ -2,6 +2,8 @@
 
 from fastapi import APIRouter
 
+from supportdesk.ticket_attachments.router import router as attachments_router
+from supportdesk.ticket_messages.router import router as messages_router
 from supportdesk.tickets.router import router as tickets_router
 from supportdesk.users.router import router as users_router
 
@@ -9,4 +11,6 @@ PREFIX = "/api/v1/admin"
 
 router = APIRouter(prefix=PREFIX)
 router.include_router(tickets_router)
+router.include_router(messages_router)
+router.include_router(attachments_router)
 router.include_router(users_router)

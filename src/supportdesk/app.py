@@ -15,6 +15,7 @@ from supportdesk.api import router
 from supportdesk.config import Settings
 from supportdesk.db import Database, open_database
 from supportdesk.jsonapi import errors
+from supportdesk.ticket_attachments.storage import Storage
 
 
 @asynccontextmanager
@@ -42,9 +43,15 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         # a trailing slash is a 404 in the error shape, never a redirect
         redirect_slashes=False,
-        openapi_tags=[{"name": "tickets"}, {"name": "users"}, {"name": "service"}],
+        openapi_tags=[
+            {"name": "tickets"},
+            {"name": "ticket messages"},
+            {"name": "users"},
+            {"name": "service"},
+        ],
     )
     app.state.settings = settings
+    app.state.storage = Storage(settings.storage_dir)
     app.include_router(router)
     errors.install(app)
 

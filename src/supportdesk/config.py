@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     priorities: CommaList = DEFAULT_PRIORITIES
     departments: CommaList = DEFAULT_DEPARTMENTS
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_message_length: int = Field(5000, ge=1)
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    max_attachments: int = Field(10, ge=1, le=100)
+    # The workflow (SPEC section 6): the status a message sets, by who wrote it, and the status
+    # `tickets autoclose` sets.
+    owner_reply_status: str = "customer-reply"
+    staff_reply_status: str = "replied"
+    closed_status: str = "closed"
     log_level: str = "info"
 
     @field_validator("statuses", "priorities", "departments", mode="before")
@@ -51,6 +59,13 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("values must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _workflow_statuses_exist(self) -> Settings:
+        for name in ("owner_reply_status", "staff_reply_status", "closed_status"):
+            if getattr(self, name) not in self.statuses:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of the statuses")
+        return self
 
     def to_environ(self) -> None:
         """Publish these settings as environment variables, for the server's worker processes."""

@@ -25,6 +25,11 @@ class InvalidJson(SupportdeskError):
     code = "invalid_json"
 
 
+class InvalidBody(SupportdeskError):
+    status = 400
+    code = "invalid_body"
+
+
 class Unauthenticated(SupportdeskError):
     status = 401
     code = "unauthenticated"

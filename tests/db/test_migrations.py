@@ -15,12 +15,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from supportdesk.db import DatabaseUrl
 from supportdesk.db import migrate as migrations
+from supportdesk.db.migrate import include_name
 from supportdesk.tables import metadata
+from supportdesk.tables.search import POSTGRES_GIN, SQLITE_FTS
 from tests.conftest import _recreate_database, postgres_url
 
 
 def _diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLite cannot reflect expression indexes
         return compare_metadata(context, metadata)
@@ -42,8 +46,19 @@ def _state(connection: Connection) -> tuple[set[str], list[Any], list[Any]]:
     return tables, roles, indexes
 
 
+def _search_structures(connection: Connection) -> set[str]:
+    if connection.dialect.name == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+    names = {row[0] for row in connection.execute(text(sql)).all()}
+    wanted = set(SQLITE_FTS) | {f"{fts}_{op}" for fts in SQLITE_FTS for op in ("ai", "ad", "au")}
+    return names & (wanted if connection.dialect.name == "sqlite" else set(POSTGRES_GIN))
+
+
 def _check(url: DatabaseUrl, run: Any) -> None:
     migrations.upgrade(url)
+    assert len(run(_search_structures)) == (8 if url.is_sqlite else 2)
     tables, roles, indexes = run(_state)
     assert {"users", "roles", "tickets", "ticket_messages", "api_keys"} <= tables
     assert [tuple(r) for r in roles] == [(1, "admin")]
@@ -55,6 +70,7 @@ def _check(url: DatabaseUrl, run: Any) -> None:
     assert run(_diff) == []
     migrations.downgrade(url, "base")
     assert run(_state)[0] <= {"alembic_version"}
+    assert run(_search_structures) == set()
     migrations.upgrade(url)
     assert run(_diff) == []
     assert run(_state)[2] == indexes

@@ -8,12 +8,7 @@ from starlette.requests import Request
 
 from supportdesk.auth import service
 from supportdesk.auth.keys import ApiKey
-from supportdesk.db import Database
-
-
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+from supportdesk.jsonapi.requests import database
 
 
 def authorized(permission: str) -> Callable[[Request], Awaitable[ApiKey]]:

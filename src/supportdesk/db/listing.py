@@ -17,7 +17,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Table,
-    and_,
     bindparam,
     false,
     func,
@@ -27,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 
 from supportdesk.db.base import Conn, Row
+from supportdesk.db.fulltext import TicketSearch, search_query
 from supportdesk.jsonapi.query import ListQuery
 
 
@@ -92,18 +92,30 @@ def like_pattern(text: str) -> str:
 
 
 class Contains(ListFilter):
-    """Case-insensitive substring match of each word (one word for a plain substring filter)."""
+    """Case-insensitive substring match."""
 
-    def __init__(self, column: ColumnElement[Any], split_words: bool = False) -> None:
+    def __init__(self, column: ColumnElement[Any]) -> None:
         self.column = column
-        self.split_words = split_words
 
     def params(self, name: str, value: Any) -> dict[str, Any]:
-        words = value.split() if self.split_words else [value]
-        return {f"{name}_{i}": like_pattern(word) for i, word in enumerate(words[:32])}
+        return {name: like_pattern(value)}
 
     def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
-        return and_(*(self.column.ilike(bindparam(k), escape="\\") for k in keys))
+        return self.column.ilike(bindparam(name), escape="\\")
+
+
+class FullText(ListFilter):
+    """Words in a ticket's subject or messages, through the full-text index."""
+
+    def __init__(self, ticket_id: ColumnElement[Any]) -> None:
+        self.ticket_id = ticket_id
+
+    def params(self, name: str, value: Any) -> dict[str, Any]:
+        query = search_query(value)
+        return {name: query} if query is not None else {f"{name}_none": None}
+
+    def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
+        return TicketSearch(self.ticket_id, name) if name in keys else false()
 
 
 @dataclass(frozen=True)
@@ -178,7 +190,7 @@ class InLookup:
         self._column = column
         self._cache: dict[int, Select[Any]] = {}
 
-    async def fetch(self, conn: Conn, ids: Sequence[int], **params: Any) -> list[Row]:
+    async def fetch(self, conn: Conn, ids: Sequence[Any], **params: Any) -> list[Row]:
         unique = list(dict.fromkeys(ids))
         if not unique:
             return []

@@ -7,6 +7,7 @@ from alembic import command
 from alembic.config import Config
 
 from supportdesk.db.url import DatabaseUrl
+from supportdesk.tables.search import is_search_structure
 
 SCRIPT_LOCATION = "supportdesk.db:migrations"
 
@@ -24,3 +25,9 @@ def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
 
 def downgrade(url: DatabaseUrl, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+def include_name(name: str | None, type_: str, _: object) -> bool:
+    """Autogenerate and schema comparison leave the full-text structures alone: the revisions
+    own them."""
+    return name is None or not is_search_structure(name, type_)

@@ -3,13 +3,23 @@ against a Pydantic model whose errors are worded as Laravel words them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.types import Message
 
-from supportdesk.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from supportdesk.errors import (
+    InvalidBody,
+    InvalidJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 JSON_TYPES = ("application/json", "application/vnd.api+json")
 
@@ -32,18 +42,8 @@ MESSAGES = {
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
     """The request's JSON object. An empty body counts as `{}`. A JSON:API document
     (`{"data": {"attributes": {...}}}`) is unwrapped to its attributes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await _limited(request, limit).body()
+    content_type = _media_type(request)
     if not raw.strip() and content_type in ("", *JSON_TYPES):
         return {}
     if content_type not in JSON_TYPES:
@@ -60,6 +60,63 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if isinstance(data, dict) and isinstance(data.get("attributes"), dict):
         return dict(data["attributes"])
     return body
+
+
+MULTIPART = "multipart/form-data"
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def is_multipart(request: Request) -> bool:
+    return _media_type(request) == MULTIPART
+
+
+def _limited(request: Request, limit: int) -> Request:
+    """The same request, whose body stream raises 413 past `limit` bytes (checked as it
+    arrives, so an endless upload is cut off, not buffered)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    received = 0
+    receive = request.receive
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        return message
+
+    return Request(request.scope, counted)
+
+
+@dataclass
+class Form:
+    fields: dict[str, str]
+    files: list[UploadFile]
+
+
+async def read_form(
+    request: Request, limit: int, max_files: int, file_fields: tuple[str, ...]
+) -> Form:
+    """A multipart/form-data body: its text fields and the files under `file_fields`."""
+    try:
+        form = await _limited(request, limit).form(max_files=max_files, max_fields=50)
+    except StarletteHTTPException as exc:
+        raise InvalidBody(f"Malformed multipart body: {exc.detail}") from None
+    fields: dict[str, str] = {}
+    files: list[UploadFile] = []
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            fields[name] = value
+        elif name in file_fields:
+            files.append(value)
+        else:
+            raise InvalidBody(f"Unexpected file field `{name}`: send files as {file_fields[0]}.")
+    return Form(fields, files)
 
 
 def _message(error: Any) -> tuple[str, str]:

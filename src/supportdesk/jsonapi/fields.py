@@ -34,29 +34,36 @@ def _clean(value: Any, nullable: bool) -> str | None:
     return cleaned
 
 
+def check_text(
+    value: Any, max_length: int, *, nullable: bool = False, min_length: int = 1, strip: bool = True
+) -> str | None:
+    if strip:
+        cleaned = _clean(value, nullable)
+    else:  # passwords keep their spaces
+        if value is None and nullable:
+            return None
+        if not isinstance(value, str):
+            raise _error("string_type") if value is not None else _error("required")
+        cleaned = value or None
+        if cleaned is None and not nullable:
+            raise _error("required")
+    if cleaned is None:
+        return None
+    if len(cleaned) > max_length:
+        raise _error("too_long", max=max_length)
+    if len(cleaned) < min_length:
+        raise _error("too_short", min=min_length)
+    return cleaned
+
+
 def text(
     max_length: int, *, nullable: bool = False, min_length: int = 1, strip: bool = True
 ) -> BeforeValidator:
-    def check(value: Any) -> str | None:
-        if strip:
-            cleaned = _clean(value, nullable)
-        else:  # passwords keep their spaces
-            if value is None and nullable:
-                return None
-            if not isinstance(value, str):
-                raise _error("string_type") if value is not None else _error("required")
-            cleaned = value or None
-            if cleaned is None and not nullable:
-                raise _error("required")
-        if cleaned is None:
-            return None
-        if len(cleaned) > max_length:
-            raise _error("too_long", max=max_length)
-        if len(cleaned) < min_length:
-            raise _error("too_short", min=min_length)
-        return cleaned
-
-    return BeforeValidator(check)
+    return BeforeValidator(
+        lambda value: check_text(
+            value, max_length, nullable=nullable, min_length=min_length, strip=strip
+        )
+    )
 
 
 def integer(*, nullable: bool = False) -> BeforeValidator:

@@ -183,13 +183,28 @@ def list_parameters(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> li
     return params + resource_parameters(spec, specs)
 
 
-def body(model: type[BaseModel], description: str) -> dict[str, Any]:
-    schema = model.model_json_schema()
-    content = {"schema": schema}
+def body(
+    model: type[BaseModel], description: str, multipart: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": model.model_json_schema()}
+    contents = {"application/json": content, MEDIA_TYPE: content}
+    if multipart is not None:
+        contents["multipart/form-data"] = multipart
+    return {"requestBody": {"required": True, "description": description, "content": contents}}
+
+
+def upload_form(model: type[BaseModel] | None, file_field: str) -> dict[str, Any]:
+    """A multipart/form-data body: the model's fields as text parts, plus repeated files."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    if model is not None:
+        schema = model.model_json_schema()
+        properties = {name: {"type": "string"} for name in schema.get("properties", {})}
+        required = list(schema.get("required", []))
+    properties[file_field] = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    if model is None:
+        required.append(file_field)
     return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {"application/json": content, MEDIA_TYPE: content},
-        }
+        "schema": {"type": "object", "properties": properties, "required": required},
+        "encoding": {file_field: {"contentType": "application/octet-stream"}},
     }

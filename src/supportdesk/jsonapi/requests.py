@@ -1,5 +1,5 @@
 """Per-request helpers shared by the routers: parsed queries, the include permission rule,
-the app's settings and database."""
+the app's settings, database and attachment storage."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.requests import Request
 from supportdesk.auth.keys import ApiKey
 from supportdesk.auth.service import require
 from supportdesk.config import Settings
+from supportdesk.db import Database
 from supportdesk.jsonapi.query import (
     ListQuery,
     ResourceQuery,
@@ -18,6 +19,7 @@ from supportdesk.jsonapi.query import (
     parse_resource_query,
 )
 from supportdesk.jsonapi.spec import ResourceSpec
+from supportdesk.ticket_attachments.storage import Storage
 
 Q = TypeVar("Q", bound=ResourceQuery)
 
@@ -25,6 +27,16 @@ Q = TypeVar("Q", bound=ResourceQuery)
 def settings(request: Request) -> Settings:
     value: Settings = request.app.state.settings
     return value
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def storage(request: Request) -> Storage:
+    files: Storage = request.app.state.storage
+    return files
 
 
 def _checked(key: ApiKey, spec: ResourceSpec, query: Q) -> Q:

@@ -3,8 +3,17 @@
 from supportdesk.tables.api_keys import api_keys
 from supportdesk.tables.base import metadata
 from supportdesk.tables.roles import roles
+from supportdesk.tables.ticket_attachments import ticket_attachments
 from supportdesk.tables.ticket_messages import ticket_messages
 from supportdesk.tables.tickets import tickets
 from supportdesk.tables.users import users
 
-__all__ = ["api_keys", "metadata", "roles", "ticket_messages", "tickets", "users"]
+__all__ = [
+    "api_keys",
+    "metadata",
+    "roles",
+    "ticket_attachments",
+    "ticket_messages",
+    "tickets",
+    "users",
+]

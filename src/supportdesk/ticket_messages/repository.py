@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from supportdesk.db import Conn, Row
-from supportdesk.db.listing import InLookup
+from supportdesk.db.listing import AnyOf, Compare, InLookup, Lister, Listing
 from supportdesk.db.writes import Writer
+from supportdesk.jsonapi.query import ListQuery
 from supportdesk.tables import ticket_messages
 
 # INSERT / UPDATE / DELETE by id
 writer = Writer(ticket_messages)
+
+_GET = select(ticket_messages).where(ticket_messages.c.id == bindparam("message_id"))
 _order = (ticket_messages.c.ticket_id, ticket_messages.c.id)
 _by_ticket_ids = InLookup(
     lambda where: select(ticket_messages).where(where).order_by(*_order),
@@ -24,6 +27,31 @@ _ids_by_ticket_ids = InLookup(
     ),
     ticket_messages.c.ticket_id,
 )
+_lister = Lister(
+    Listing(
+        table=ticket_messages,
+        filters={
+            "id": AnyOf(ticket_messages.c.id),
+            "ticket_id": AnyOf(ticket_messages.c.ticket_id),
+            "user_id": AnyOf(ticket_messages.c.user_id),
+            "created_after": Compare(ticket_messages.c.created_at, "ge"),
+            "created_before": Compare(ticket_messages.c.created_at, "lt"),
+        },
+        sorts={
+            "id": ticket_messages.c.id,
+            "created_at": ticket_messages.c.created_at,
+            "updated_at": ticket_messages.c.updated_at,
+        },
+    )
+)
+
+
+async def get(conn: Conn, message_id: int) -> Row | None:
+    return await conn.fetch_one(_GET, {"message_id": message_id})
+
+
+async def page(conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
+    return await _lister.page(conn, query)
 
 
 async def by_ticket_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:

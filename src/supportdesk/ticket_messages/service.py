@@ -1,13 +1,35 @@
-"""Ticket messages as other resources see them (the `messages` relationship of tickets)."""
+"""Ticket messages: the conversation, and the workflow each new message drives."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from supportdesk.db import Conn
+from starlette.datastructures import UploadFile
+
+from supportdesk import timestamps
+from supportdesk.config import Settings
+from supportdesk.db import Conn, Database, Row
+from supportdesk.errors import ResourceNotFound, ValidationFailed
 from supportdesk.jsonapi.document import Related
+from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.ticket_attachments import service as attachments
+from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.ticket_messages import repository
 from supportdesk.ticket_messages.resource import TICKET_MESSAGES
+from supportdesk.ticket_messages.schemas import MessageCreate, MessageUpdate
+from supportdesk.tickets import service as tickets_service
+from supportdesk.tickets.resource import TICKETS
+from supportdesk.users import service as users_service
+from supportdesk.users.resource import USERS
+
+BLANK = "The message field is required."
+
+
+async def get_or_raise(conn: Conn, message_id: int) -> Row:
+    row = await repository.get(conn, message_id)
+    if row is None:
+        raise ResourceNotFound("ticket_messages", message_id)
+    return row
 
 
 async def load_for_tickets(
@@ -23,3 +45,116 @@ async def load_for_tickets(
     for row in rows:
         linkage[row["ticket_id"]].append(row["id"])
     related.many["messages"] = linkage
+
+
+async def load_related(conn: Conn, rows: Sequence[Row], include: Sequence[str]) -> Related:
+    """The `attachments` linkage always; the ticket, the author and attachments when included,
+    in the declared relationship order."""
+    related = Related()
+    if "ticket" in include:
+        tickets = await tickets_service.tickets_by_ids(conn, [row["ticket_id"] for row in rows])
+        related.included.extend((TICKETS, ticket) for ticket in tickets)
+    if "user" in include:
+        users = await users_service.users_by_ids(conn, [row["user_id"] for row in rows])
+        by_id = {user["id"]: user for user in users}
+        related.included.extend((USERS, by_id[row["user_id"]]) for row in rows)
+    await attachments.load_for_messages(
+        conn, related, [row["id"] for row in rows], include="attachments" in include
+    )
+    return related
+
+
+async def list_messages(db: Database, query: ListQuery) -> tuple[list[Row], int, Related]:
+    async with db.read() as conn:
+        rows, total = await repository.page(conn, query)
+        return rows, total, await load_related(conn, rows, query.include)
+
+
+async def get_message(db: Database, message_id: int, query: ResourceQuery) -> tuple[Row, Related]:
+    async with db.read() as conn:
+        row = await get_or_raise(conn, message_id)
+        return row, await load_related(conn, [row], query.include)
+
+
+async def create_message(
+    db: Database,
+    settings: Settings,
+    storage: Storage,
+    data: MessageCreate,
+    files: Sequence[UploadFile],
+    query: ResourceQuery,
+) -> tuple[Row, Related]:
+    """The message, its files and the ticket's new status, all in one transaction: a failure
+    anywhere leaves no row and no file."""
+    if data.message is None and not files:
+        raise ValidationFailed.field("message", BLANK)
+    assert data.ticket_id is not None and data.user_id is not None
+    async with (
+        attachments.pending_uploads(storage, files, settings) as uploads,
+        db.transaction() as conn,
+    ):
+        ticket = await tickets_service.lock_for_reply(conn, data.ticket_id)
+        errors: dict[str, list[str]] = {}
+        if ticket is None:
+            errors["ticket_id"] = ["The selected ticket id is invalid."]
+        if not await users_service.user_exists(conn, data.user_id):
+            errors["user_id"] = ["The selected user id is invalid."]
+        if errors or ticket is None:
+            raise ValidationFailed(errors)
+        now = timestamps.now()
+        message_id = await repository.writer.insert(
+            conn,
+            {
+                "ticket_id": data.ticket_id,
+                "user_id": data.user_id,
+                "message": data.message or "",
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        await attachments.insert(conn, message_id, uploads, now)
+        await tickets_service.record_reply(conn, settings, ticket, data.user_id, now)
+        row = await get_or_raise(conn, message_id)
+        return row, await load_related(conn, [row], query.include)
+
+
+async def add_attachments(
+    db: Database,
+    settings: Settings,
+    storage: Storage,
+    message_id: int,
+    files: Sequence[UploadFile],
+) -> tuple[Row, Related]:
+    if not files:
+        raise ValidationFailed.field("attachments", "The attachments field is required.")
+    async with (
+        attachments.pending_uploads(storage, files, settings) as uploads,
+        db.transaction() as conn,
+    ):
+        await get_or_raise(conn, message_id)
+        await attachments.insert(conn, message_id, uploads, timestamps.now())
+        row = await get_or_raise(conn, message_id)
+        return row, await load_related(conn, [row], ("attachments",))
+
+
+async def update_message(
+    db: Database, message_id: int, data: MessageUpdate, query: ResourceQuery
+) -> tuple[Row, Related]:
+    async with db.transaction() as conn:
+        current = await get_or_raise(conn, message_id)
+        if "message" in data.model_fields_set and data.message != current["message"]:
+            if data.message is None and not await attachments.files_of_message(conn, message_id):
+                raise ValidationFailed.field("message", BLANK)
+            await repository.writer.update(
+                conn, message_id, {"message": data.message or "", "updated_at": timestamps.now()}
+            )
+        row = await get_or_raise(conn, message_id)
+        return row, await load_related(conn, [row], query.include)
+
+
+async def delete_message(db: Database, storage: Storage, message_id: int) -> None:
+    """The message with its attachments, files included. The ticket's status stays."""
+    async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
+        await get_or_raise(conn, message_id)
+        files.withdraw(await attachments.files_of_message(conn, message_id))
+        await repository.writer.delete(conn, message_id)

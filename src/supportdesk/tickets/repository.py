@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from sqlalchemy import ColumnElement, bindparam, case, select
+from sqlalchemy import ColumnElement, bindparam, case, select, update
 
 from supportdesk.db import Conn, Row
-from supportdesk.db.listing import AnyOf, Compare, Contains, InLookup, Lister, Listing
+from supportdesk.db.listing import AnyOf, Compare, Contains, FullText, InLookup, Lister, Listing
 from supportdesk.db.writes import Writer
 from supportdesk.jsonapi.query import ListQuery
 from supportdesk.tables import tickets
@@ -17,9 +17,17 @@ _GET = select(tickets).where(tickets.c.id == bindparam("ticket_id"))
 # Row lock on PostgreSQL for read-modify-write; SQLite's write transaction already excludes
 # every other writer (and SQLAlchemy leaves FOR UPDATE out there).
 _GET_FOR_UPDATE = _GET.with_for_update()
+_by_ids = InLookup(lambda where: select(tickets).where(where).order_by(tickets.c.id), tickets.c.id)
 _by_user_ids = InLookup(
     lambda where: select(tickets).where(where).order_by(tickets.c.user_id, tickets.c.id),
     tickets.c.user_id,
+)
+_CLOSE_STALE = (
+    update(tickets)
+    .where(tickets.c.status == bindparam("stale_status"))
+    .where(tickets.c.updated_at < bindparam("older_than"))
+    .values(status=bindparam("closed_status"), updated_at=bindparam("now"))
+    .returning(tickets.c.id, tickets.c.subject, tickets.c.user_id)
 )
 # INSERT / UPDATE / DELETE by id
 writer = Writer(tickets)
@@ -33,7 +41,7 @@ _FILTERS = {
     "assigned_to": AnyOf(tickets.c.assigned_to),
     "service_id": AnyOf(tickets.c.service_id),
     "subject": Contains(tickets.c.subject),
-    "search": Contains(tickets.c.subject, split_words=True),
+    "search": FullText(tickets.c.id),
     "created_after": Compare(tickets.c.created_at, "ge"),
     "created_before": Compare(tickets.c.created_at, "lt"),
     "updated_after": Compare(tickets.c.updated_at, "ge"),
@@ -76,5 +84,21 @@ async def page(
     return await _lister(statuses, priorities).page(conn, query)
 
 
+async def by_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
+    return await _by_ids.fetch(conn, ticket_ids)
+
+
 async def by_user_ids(conn: Conn, user_ids: Sequence[int]) -> list[Row]:
     return await _by_user_ids.fetch(conn, user_ids)
+
+
+async def close_stale(
+    conn: Conn, stale_status: str, closed_status: str, older_than: str, now: str
+) -> list[Row]:
+    params = {
+        "stale_status": stale_status,
+        "closed_status": closed_status,
+        "older_than": older_than,
+        "now": now,
+    }
+    return await conn.fetch_all(_CLOSE_STALE, params)

@@ -41,7 +41,11 @@ TICKETS = ResourceSpec(
         Filter("assigned_to", FilterKind.INTS_OR_NULL, "staff user ids; `null` selects unassigned"),
         Filter("service_id", FilterKind.INTS, "service ids"),
         Filter("subject", FilterKind.TEXT, "case-insensitive substring of the subject"),
-        Filter("search", FilterKind.TEXT, "words that must all appear in the subject"),
+        Filter(
+            "search",
+            FilterKind.TEXT,
+            "words that must all appear in the subject or in one message (full-text)",
+        ),
         Filter("created_after", FilterKind.TIMESTAMP, "created at or after this moment"),
         Filter("created_before", FilterKind.TIMESTAMP, "created before this moment"),
         Filter("updated_after", FilterKind.TIMESTAMP, "updated at or after this moment"),

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from supportdesk.auth.dependency import authorized, database
+from supportdesk.auth.dependency import authorized
 from supportdesk.auth.keys import ApiKey
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body
 from supportdesk.jsonapi.document import no_content, render_data, render_one, render_page
 from supportdesk.jsonapi.query import parse_id
-from supportdesk.jsonapi.requests import list_query, resource_query, settings
+from supportdesk.jsonapi.requests import database, list_query, resource_query, settings, storage
 from supportdesk.ticket_messages.resource import TICKET_MESSAGES
 from supportdesk.tickets import service
 from supportdesk.tickets.resource import TICKETS
@@ -116,7 +116,7 @@ async def update_ticket(
 async def delete_ticket(
     request: Request, ticket_id: str, _: Annotated[ApiKey, Depends(authorized("tickets.delete"))]
 ) -> Response:
-    await service.delete_ticket(database(request), parse_id(ticket_id, "tickets"))
+    await service.delete_ticket(database(request), storage(request), parse_id(ticket_id, "tickets"))
     return no_content()
 
 

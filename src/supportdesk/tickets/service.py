@@ -11,6 +11,8 @@ from supportdesk.db import Conn, Database, Row
 from supportdesk.errors import ResourceNotFound
 from supportdesk.jsonapi.document import Related
 from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.ticket_attachments import service as attachments
+from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.ticket_messages import service as messages_service
 from supportdesk.tickets import repository
 from supportdesk.tickets.resource import TICKETS
@@ -114,10 +116,42 @@ async def update_ticket(
         return row, await load_related(conn, [row], query.include)
 
 
-async def delete_ticket(db: Database, ticket_id: int) -> None:
+async def delete_ticket(db: Database, storage: Storage, ticket_id: int) -> None:
+    """The ticket, its messages and their attachments, files included."""
+    async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
+        await get_or_raise(conn, ticket_id, for_update=True)
+        files.withdraw(await attachments.files_of_ticket(conn, ticket_id))
+        await repository.writer.delete(conn, ticket_id)
+
+
+async def tickets_by_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
+    return await repository.by_ids(conn, ticket_ids)
+
+
+async def lock_for_reply(conn: Conn, ticket_id: int) -> Row | None:
+    """The ticket a message is being added to, locked until the transaction ends so that
+    replies to one ticket are applied one after the other."""
+    return await repository.get(conn, ticket_id, for_update=True)
+
+
+async def record_reply(
+    conn: Conn, settings: Settings, ticket: Row, author_id: int, now: str
+) -> None:
+    """SPEC section 6: a message from the ticket's owner sets the owner-reply status
+    (`customer-reply`, which also reopens a closed ticket); anyone else's sets the staff-reply
+    status (`replied`). Either way the ticket's `updated_at` moves."""
+    owner = ticket["user_id"] == author_id
+    status = settings.owner_reply_status if owner else settings.staff_reply_status
+    await repository.writer.update(conn, ticket["id"], {"status": status, "updated_at": now})
+
+
+async def autoclose(db: Database, settings: Settings, older_than: str) -> list[Row]:
+    """Close tickets left in the staff-reply status since before `older_than`; returns them.
+    One statement in one transaction: idempotent and safe beside a running server."""
     async with db.transaction() as conn:
-        if not await repository.writer.delete(conn, ticket_id):
-            raise ResourceNotFound("tickets", ticket_id)
+        return await repository.close_stale(
+            conn, settings.staff_reply_status, settings.closed_status, older_than, timestamps.now()
+        )
 
 
 def ticket_settings(settings: Settings) -> dict[str, list[str]]:

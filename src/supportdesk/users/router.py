@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from supportdesk.auth.dependency import authorized, database
+from supportdesk.auth.dependency import authorized
 from supportdesk.auth.keys import ApiKey
 from supportdesk.errors import BadQuery
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body
 from supportdesk.jsonapi.document import no_content, render_list, render_one, render_page
 from supportdesk.jsonapi.query import parse_id
-from supportdesk.jsonapi.requests import list_query, resource_query, settings
+from supportdesk.jsonapi.requests import database, list_query, resource_query, settings, storage
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.users import service
 from supportdesk.users.resource import ROLES, USERS
@@ -126,7 +126,9 @@ async def delete_user(
     request: Request, user_id: str, _: Annotated[ApiKey, Depends(authorized("users.delete"))]
 ) -> Response:
     force = _force(request)
-    await service.delete_user(database(request), parse_id(user_id, "users"), force)
+    await service.delete_user(
+        database(request), storage(request), parse_id(user_id, "users"), force
+    )
     return no_content()
 
 

@@ -15,6 +15,8 @@ from supportdesk.errors import Conflict, ResourceNotFound, ValidationFailed
 from supportdesk.jsonapi.body import validate
 from supportdesk.jsonapi.document import Related
 from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.ticket_attachments import service as attachments
+from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.tickets import repository as tickets_repository
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.users import repository
@@ -40,8 +42,12 @@ def invalid(field: str) -> ValidationFailed:
     return ValidationFailed.field(field, f"The selected {field.replace('_', ' ')} is invalid.")
 
 
+async def user_exists(conn: Conn, user_id: int) -> bool:
+    return await repository.user_exists(conn, user_id)
+
+
 async def check_user(conn: Conn, user_id: int, field: str) -> None:
-    if not await repository.user_exists(conn, user_id):
+    if not await user_exists(conn, user_id):
         raise invalid(field)
 
 
@@ -140,16 +146,17 @@ async def update_user(
         return row, await load_related(conn, [row], query.include)
 
 
-async def delete_user(db: Database, user_id: int, force: bool) -> None:
+async def delete_user(db: Database, storage: Storage, user_id: int, force: bool) -> None:
     """Refused (409) while the user owns tickets or wrote messages, unless `force`, which
-    deletes those too (the foreign keys cascade)."""
-    async with db.transaction() as conn:
+    deletes those too (the foreign keys cascade), attachment files included."""
+    async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
         await get_or_raise(conn, user_id)
         if not force and await repository.has_tickets_or_messages(conn, user_id):
             raise Conflict(
                 "The user owns tickets or wrote messages; delete with ?force=true to delete "
                 "them too."
             )
+        files.withdraw(await attachments.files_of_user(conn, user_id))
         await repository.writer.delete(conn, user_id)
 
 

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from supportdesk.db.migrate import include_name
 from supportdesk.db.url import DatabaseUrl
 from supportdesk.tables import metadata
 
@@ -21,6 +22,7 @@ def _migrate(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=url.is_sqlite,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,66 @@
+"""The ticket search of `filter[search]`: words in a ticket's subject or in any of its messages,
+through the full-text structures of `supportdesk.tables.search` (never a LIKE scan).
+
+`TicketSearch` is one Core element that compiles to FTS5 MATCH on SQLite and to a `tsvector`
+match on PostgreSQL, so the listing code stays dialect-neutral.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import BindParameter, ColumnElement, bindparam
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import Boolean
+
+from supportdesk.tables.search import TS_CONFIG
+
+MAX_WORDS = 32
+_WORD = re.compile(r"\w+")
+
+
+def search_query(text: str) -> str | None:
+    """The words of `text` as a query both engines read the same way: each word a quoted FTS5
+    phrase (all must match), which PostgreSQL's plainto_tsquery reads as word & word. None when
+    there is no word at all."""
+    words = _WORD.findall(text)[:MAX_WORDS]
+    return " ".join(f'"{word}"' for word in words) if words else None
+
+
+class TicketSearch(ColumnElement[bool]):
+    """`tickets.id IN (tickets whose subject matches UNION tickets with a matching message)`."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, ticket_id: ColumnElement[Any], name: str) -> None:
+        self.ticket_id = ticket_id
+        self.query: BindParameter[str] = bindparam(name)
+
+
+@compiles(TicketSearch, "sqlite")
+def _sqlite(element: TicketSearch, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.ticket_id, **kw)
+    query = compiler.process(element.query, **kw)
+    return (
+        f"{column} IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH {query} "
+        "UNION SELECT m.ticket_id FROM ticket_messages_fts "
+        "JOIN ticket_messages AS m ON m.id = ticket_messages_fts.rowid "
+        f"WHERE ticket_messages_fts MATCH {query})"
+    )
+
+
+@compiles(TicketSearch, "postgresql")
+def _postgresql(element: TicketSearch, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.ticket_id, **kw)
+    query = compiler.process(element.query, **kw)
+    # The expressions must read exactly as the GIN indexes' for the planner to use them.
+    tsquery = f"plainto_tsquery('{TS_CONFIG}', {query})"
+    return (
+        f"{column} IN (SELECT s.id FROM tickets AS s "
+        f"WHERE to_tsvector('{TS_CONFIG}', s.subject) @@ {tsquery} "
+        "UNION SELECT m.ticket_id FROM ticket_messages AS m "
+        f"WHERE to_tsvector('{TS_CONFIG}', m.message) @@ {tsquery})"
+    )

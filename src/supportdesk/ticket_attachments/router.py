@@ -1,0 +1,50 @@
+"""/ticket-attachments/{id}/download."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from supportdesk.auth.dependency import authorized
+from supportdesk.auth.keys import ApiKey
+from supportdesk.jsonapi import openapi
+from supportdesk.jsonapi.query import parse_id
+from supportdesk.jsonapi.requests import database, storage
+from supportdesk.ticket_attachments import service
+
+router = APIRouter(tags=["ticket messages"])
+
+
+@router.get(
+    "/ticket-attachments/{attachment_id}/download",
+    summary="Download an attachment's file",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file, with its stored MIME type",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+        },
+        **openapi.errors(404),
+    },
+)
+async def download(
+    request: Request,
+    attachment_id: str,
+    _: Annotated[ApiKey, Depends(authorized("ticket_messages.view"))],
+) -> Response:
+    found = parse_id(attachment_id, "ticket_attachments")
+    row, path = await service.for_download(database(request), storage(request), found)
+    return FileResponse(
+        path,
+        media_type=row["mime_type"],
+        headers={
+            "Content-Disposition": service.content_disposition(row["filename"]),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
