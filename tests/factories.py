@@ -50,3 +50,14 @@ async def message(app: FastAPI, ticket_id: str | int, user_id: str | int, text: 
                 "updated_at": now,
             },
         )
+
+
+async def post_message(
+    client: httpx.AsyncClient, ticket_id: str | int, user_id: str | int, text: str = "Hello"
+) -> dict[str, Any]:
+    """A message through the Ticket Messages API."""
+    body = {"ticket_id": int(ticket_id), "user_id": int(user_id), "message": text}
+    response = await client.post("/ticket-messages", json=body)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data

@@ -1,14 +1,12 @@
-"""Every ticket example of the seed document, replayed against the real server with a key made
+"""Every example of the seed document, replayed against the real server with a key made
 by the real CLI; each answer must have the shape the seed shows."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import httpx
 
-from supportdesk import timestamps
 from tests.e2e.conftest import Server, run_cli
 
 TICKET_ATTRIBUTES = {
@@ -33,17 +31,6 @@ def ticket_resource(resource: dict[str, Any]) -> None:
     for name in ("created_at", "updated_at"):
         assert (
             resource["attributes"][name].endswith("Z") and len(resource["attributes"][name]) == 27
-        )
-
-
-def add_message(server: Server, ticket_id: int, user_id: int, text: str) -> None:
-    """Messages go in through SQL: their API is the next issue's."""
-    now = timestamps.now()
-    with sqlite3.connect(server.database_path) as conn:
-        conn.execute(
-            "INSERT INTO ticket_messages (ticket_id, user_id, message, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (ticket_id, user_id, text, now, now),
         )
 
 
@@ -112,12 +99,24 @@ def test_seed_examples(server: Server) -> None:
             },
         )
         ticket_id = int(first.json()["data"]["id"])
-        add_message(
-            server, ticket_id, 1, "I can't log into my hosting control panel. It shows an error."
+        # Managing Ticket Messages: the seed's example sends no Accept header
+        customer_says = "I can't log into my hosting control panel. It shows an error."
+        response = http.post(
+            "/ticket-messages",
+            json={"ticket_id": ticket_id, "message": customer_says, "user_id": 1},
         )
-        add_message(
-            server, ticket_id, 5, "Hi John, I've reset your password. Please check your email."
+        assert response.status_code == 201
+        staff_says = "Hi John, I've reset your password. Please check your email."
+        response = httpx.post(
+            f"{api}/ticket-messages",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            json={"ticket_id": ticket_id, "message": staff_says, "user_id": 5},
         )
+        assert response.status_code == 201
+        message = response.json()["data"]
+        assert message["type"] == "ticket_messages"
+        assert message["attributes"]["user_id"] == 5
+        assert http.get(f"/tickets/{ticket_id}").json()["data"]["attributes"]["status"] == "replied"
         for n in range(20):
             http.post(
                 "/tickets",

@@ -7,9 +7,11 @@ import typer
 from supportdesk.auth import repository as keys_repository
 from supportdesk.auth.keys import ALL
 from supportdesk.auth.service import create_key
-from supportdesk.cli import keys, users
+from supportdesk.cli import keys, tickets, users
 from supportdesk.cli.common import DatabaseOption, load_settings, migrate, run_with_db
 from supportdesk.db import Database
+from supportdesk.ticket_attachments.service import recover
+from supportdesk.ticket_attachments.storage import Storage
 
 app = typer.Typer(
     help="supportdesk: a support-ticket service with a Paymenter-compatible admin API.",
@@ -19,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
+app.add_typer(tickets.app, name="tickets")
 
 
 @app.command("migrate")
@@ -61,6 +64,15 @@ def serve(
         return (await create_key(db, "demo", [ALL], []))[1]
 
     token = run_with_db(settings, demo_key)
+
+    async def recover_files(db: Database) -> tuple[int, int]:
+        return await recover(db, Storage(settings.storage_dir))
+
+    restored, deleted = run_with_db(settings, recover_files)
+    if restored or deleted:
+        typer.echo(
+            f"Attachment files left by a crash: {restored} restored, {deleted} orphans deleted"
+        )
     if token is not None:
         typer.echo("Created a demo API key with every permission (shown only this once):")
         typer.echo(f"  Authorization: Bearer {token}")

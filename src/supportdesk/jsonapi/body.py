@@ -110,6 +110,8 @@ async def read_form(
     fields: dict[str, str] = {}
     files: list[UploadFile] = []
     for name, value in form.multi_items():
+        if name in file_fields and isinstance(value, str):
+            raise ValidationFailed.field(name, f"The {name} field must be a file.")
         if isinstance(value, str):
             fields[name] = value
         elif name in file_fields:

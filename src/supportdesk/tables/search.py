@@ -2,9 +2,10 @@
 its own: SQLite FTS5 tables kept in step by triggers, PostgreSQL GIN indexes on `tsvector`
 expressions. `supportdesk.db.fulltext` builds the matching queries; the migrations create these.
 
-The texts indexed: ticket subjects and message bodies. Both use a plain word tokenizer with no
-stemming (FTS5 `unicode61`, PostgreSQL's `simple` configuration), so both databases find the
-same tickets for the same words.
+The texts indexed: ticket subjects and message bodies. Both use a plain word tokenizer that
+folds case but neither stems nor strips accents (FTS5 `unicode61 remove_diacritics 0`,
+PostgreSQL's `simple` configuration), so both databases find the same tickets for the same
+words.
 """
 
 # SQLite: one external-content FTS5 table per indexed column; the rowid is the row's id.

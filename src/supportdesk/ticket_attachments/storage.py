@@ -8,7 +8,7 @@ or no longer committed (a delete) waits in `<storage>/pending/`, named
 - upload: write to pending -> commit the rows -> move to files/ (on failure: delete it);
 - delete: move to pending -> commit the deletion -> delete it (on failure: move it back).
 
-After a crash, `recover` (run by `supportdesk serve` before it starts serving) settles every
+After a crash, `service.recover` (run by `supportdesk serve` before it serves) settles every
 pending file whose process is gone: back to files/ if its row exists, deleted if not. So no
 committed attachment loses its file and no file outlives its row.
 """

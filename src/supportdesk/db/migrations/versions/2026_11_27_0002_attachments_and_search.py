@@ -33,7 +33,7 @@ def _sqlite_fts(fts: str, table: str, column: str) -> list[str]:
     in step (they fire for cascaded deletes too)."""
     return [
         f"CREATE VIRTUAL TABLE {fts} USING fts5({column}, content='{table}', "
-        "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+        "content_rowid='id', tokenize='unicode61 remove_diacritics 0')",
         f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
         f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
         f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column}); END",
