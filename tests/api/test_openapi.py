@@ -56,3 +56,18 @@ async def test_docs_page(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get("/docs")
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
+
+
+async def test_messages_multipart_and_download_are_documented(document: dict[str, object]) -> None:
+    paths = document["paths"]  # type: ignore[index]
+    create = paths["/api/v1/admin/ticket-messages"]["post"]  # type: ignore[index]
+    form = create["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["attachments[]"]["items"]["format"] == "binary"
+    assert {"ticket_id", "user_id", "message"} <= set(form["properties"])
+    add = paths["/api/v1/admin/ticket-messages/{message_id}/attachments"]["post"]  # type: ignore[index]
+    assert "multipart/form-data" in add["requestBody"]["content"]
+    download = paths["/api/v1/admin/ticket-attachments/{attachment_id}/download"]["get"]  # type: ignore[index]
+    assert download["responses"]["200"]["content"]["application/octet-stream"]["schema"]["format"] == "binary"
+    assert "Content-Disposition" in download["responses"]["200"]["headers"]
+    listing = parameters(document, "/api/v1/admin/ticket-messages", "get")
+    assert {"filter[ticket_id]", "filter[user_id]", "filter[created_after]", "include"} <= set(listing)
