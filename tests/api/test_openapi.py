@@ -67,7 +67,12 @@ async def test_messages_multipart_and_download_are_documented(document: dict[str
     add = paths["/api/v1/admin/ticket-messages/{message_id}/attachments"]["post"]  # type: ignore[index]
     assert "multipart/form-data" in add["requestBody"]["content"]
     download = paths["/api/v1/admin/ticket-attachments/{attachment_id}/download"]["get"]  # type: ignore[index]
-    assert download["responses"]["200"]["content"]["application/octet-stream"]["schema"]["format"] == "binary"
+    assert (
+        download["responses"]["200"]["content"]["application/octet-stream"]["schema"]["format"]
+        == "binary"
+    )
     assert "Content-Disposition" in download["responses"]["200"]["headers"]
     listing = parameters(document, "/api/v1/admin/ticket-messages", "get")
-    assert {"filter[ticket_id]", "filter[user_id]", "filter[created_after]", "include"} <= set(listing)
+    assert {"filter[ticket_id]", "filter[user_id]", "filter[created_after]", "include"} <= set(
+        listing
+    )

@@ -11,7 +11,13 @@ import typer
 from pydantic import ValidationError
 
 from supportdesk.config import Settings
-from supportdesk.db import Database, DatabaseConfigError, DatabaseUrl, open_database
+from supportdesk.db import (
+    Database,
+    DatabaseConfigError,
+    DatabaseUrl,
+    IntegrityViolation,
+    open_database,
+)
 from supportdesk.db import migrate as migrations
 from supportdesk.errors import SupportdeskError, ValidationFailed
 
@@ -56,6 +62,8 @@ def run_with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) 
         return asyncio.run(main())
     except DatabaseConfigError as exc:
         fail(str(exc))
+    except IntegrityViolation as exc:
+        fail(f"the database refused the change: {exc}", 1)
     except ValidationFailed as exc:
         for field, messages in exc.errors.items():
             for message in messages:
@@ -71,6 +79,8 @@ def migrate(settings: Settings) -> None:
         url = DatabaseUrl.parse(settings.database_url)
     except DatabaseConfigError as exc:
         fail(str(exc))
+    except IntegrityViolation as exc:
+        fail(f"the database refused the change: {exc}", 1)
 
     async def noop(_: Database) -> None:
         return None

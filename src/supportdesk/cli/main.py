@@ -7,7 +7,7 @@ import typer
 from supportdesk.auth import repository as keys_repository
 from supportdesk.auth.keys import ALL
 from supportdesk.auth.service import create_key
-from supportdesk.cli import keys, tickets, users
+from supportdesk.cli import keys, seed, tickets, users
 from supportdesk.cli.common import DatabaseOption, load_settings, migrate, run_with_db
 from supportdesk.db import Database
 from supportdesk.ticket_attachments.service import recover
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(tickets.app, name="tickets")
+app.command("seed")(seed.command)
 
 
 @app.command("migrate")

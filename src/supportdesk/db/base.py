@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -85,9 +85,15 @@ class Conn(abc.ABC):
     async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
         """Run a write; return the number of rows it touched."""
 
+    @abc.abstractmethod
+    async def execute_many(self, statement: ClauseElement, rows: Sequence[Params]) -> None:
+        """Run one write for each parameter set (bulk loads)."""
+
 
 class Database(abc.ABC):
     """A pool of connections to one database, for one process."""
+
+    dialect: str  # "sqlite" or "postgresql"
 
     @abc.abstractmethod
     def read(self) -> AbstractAsyncContextManager[Conn]:

@@ -6,7 +6,7 @@ a codec installed on every connection, so repositories see the same values as on
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -77,6 +77,13 @@ class _PostgresConn(Conn):
             row: Row | None = await self._conn.fetchrow(sql, *args)
         return row
 
+    async def execute_many(self, statement: ClauseElement, rows: Sequence[Params]) -> None:
+        compiled = self._statements.get(statement)
+        names = compiled.positions or ()
+        args = [[{**compiled.defaults, **row}[name] for name in names] for row in rows]
+        with _translated():
+            await self._conn.executemany(compiled.sql, args)
+
     async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
         sql, args = self._args(statement, params)
         with _translated():
@@ -102,6 +109,8 @@ class _translated:
 
 
 class PostgresDatabase(Database):
+    dialect = "postgresql"
+
     def __init__(self, url: DatabaseUrl, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
         self._pool: asyncpg.Pool | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -76,8 +76,17 @@ class _SQLiteConn(Conn):
     async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
         return self._run(statement, params).rowcount
 
+    async def execute_many(self, statement: ClauseElement, rows: Sequence[Params]) -> None:
+        compiled = self._statements.get(statement)
+        try:
+            self._conn.executemany(compiled.sql, ({**compiled.defaults, **row} for row in rows))
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityViolation(str(exc)) from exc
+
 
 class SQLiteDatabase(Database):
+    dialect = "sqlite"
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None

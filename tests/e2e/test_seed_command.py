@@ -1,0 +1,90 @@
+"""`supportdesk seed` fills a database with a realistic spread, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from supportdesk.db import open_database
+from supportdesk.tables import ticket_messages, tickets, users
+from tests.conftest import _recreate_database, postgres_url
+from tests.e2e.conftest import run_cli
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'seed.db'}"
+    request.getfixturevalue("postgres_database")
+    asyncio.run(_recreate_database("supportdesk_seed_test"))
+    return postgres_url("supportdesk_seed_test")
+
+
+async def census(url: str) -> dict[str, object]:
+    db = open_database(url)
+    await db.connect()
+    try:
+        async with db.read() as conn:
+            counts = {
+                name: await conn.fetch_value(select(func.count()).select_from(table))
+                for name, table in (
+                    ("users", users),
+                    ("tickets", tickets),
+                    ("messages", ticket_messages),
+                )
+            }
+            spread = {
+                column: len(await conn.fetch_all(select(getattr(tickets.c, column)).distinct()))
+                for column in ("status", "priority", "department", "user_id", "assigned_to")
+            }
+            staff = await conn.fetch_value(
+                select(func.count()).select_from(users).where(users.c.role_id.is_not(None))
+            )
+            lengths = await conn.fetch_all(select(func.length(ticket_messages.c.message)))
+            order = await conn.fetch_value(
+                select(func.count())
+                .select_from(tickets)
+                .where(tickets.c.updated_at < tickets.c.created_at)
+            )
+        return {
+            **counts,
+            **spread,
+            "staff": staff,
+            "lengths": {r[next(iter(r.keys()))] for r in lengths},
+            "backwards": order,
+        }
+    finally:
+        await db.close()
+
+
+def test_seed(empty_url: str) -> None:
+    result = run_cli(
+        "seed",
+        "--tickets",
+        "600",
+        "--messages-per-ticket",
+        "3",
+        "--users",
+        "50",
+        "--database-url",
+        empty_url,
+    )
+    assert "seeded 50 users, 600 tickets and 1800 messages" in result.stdout
+    assert "tickets (+3 messages each)" in result.stdout
+    facts = asyncio.run(census(empty_url))
+    assert (facts["users"], facts["tickets"], facts["messages"]) == (50, 600, 1800)
+    assert facts["staff"] == 5
+    assert facts["status"] >= 4 and facts["priority"] == 4 and facts["department"] == 4
+    assert facts["user_id"] > 30 and facts["assigned_to"] == 6  # 5 staff and unassigned
+    assert len(facts["lengths"]) > 100  # type: ignore[arg-type]
+    assert facts["backwards"] == 0
+    # seeding again adds to what is there, and the API can still create rows after it
+    run_cli("seed", "--tickets", "10", "--users", "5", "--database-url", empty_url)
+    assert asyncio.run(census(empty_url))["tickets"] == 610
+    created = run_cli(
+        "users", "create", "--email", "after-seed@example.com", "--database-url", empty_url
+    )
+    assert int(created.stdout.strip()) == 56
