@@ -19,6 +19,7 @@ from supportdesk import timestamps
 from supportdesk.config import Settings
 from supportdesk.db import Conn, Database
 from supportdesk.tables import ticket_messages, tickets, users
+from supportdesk.tickets.repository import rank
 
 BATCH = 5_000
 SPAN = timedelta(days=730)
@@ -319,12 +320,15 @@ async def seed(db: Database, settings: Settings, plan: Plan, progress: Progress)
                 status = rng.choice(on_hold)
             else:
                 status = owner_reply if last_author == owner else replied
+            priority = rng.choices(*gen.priorities)[0]
             ticket_rows.append(
                 {
                     "id": ticket_id,
                     "subject": gen.subject(),
                     "status": status,
-                    "priority": rng.choices(*gen.priorities)[0],
+                    "status_rank": rank(status, settings.statuses),
+                    "priority": priority,
+                    "priority_rank": rank(priority, settings.priorities),
                     "department": rng.choices(*gen.departments)[0],
                     "user_id": owner,
                     "assigned_to": rng.choice(staff) if rng.random() < 0.6 else None,

@@ -58,7 +58,7 @@ def _search_structures(connection: Connection) -> set[str]:
 
 def _check(url: DatabaseUrl, run: Any) -> None:
     migrations.upgrade(url)
-    assert len(run(_search_structures)) == (8 if url.is_sqlite else 2)
+    assert len(run(_search_structures)) == (12 if url.is_sqlite else 3)
     tables, roles, indexes = run(_state)
     assert {"users", "roles", "tickets", "ticket_messages", "api_keys"} <= tables
     assert [tuple(r) for r in roles] == [(1, "admin")]

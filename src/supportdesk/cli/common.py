@@ -20,6 +20,7 @@ from supportdesk.db import (
 )
 from supportdesk.db import migrate as migrations
 from supportdesk.errors import SupportdeskError, ValidationFailed
+from supportdesk.tickets.service import sync_ranks
 
 T = TypeVar("T")
 
@@ -91,3 +92,9 @@ def migrate(settings: Settings) -> None:
     except Exception as exc:  # a migration that fails half-way is rolled back by Alembic
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         fail(f"migrating {url.masked} failed: {reason}")
+
+    async def ranks(db: Database) -> bool:
+        return await sync_ranks(db, settings)
+
+    if run_with_db(settings, ranks):
+        typer.echo("status and priority orders changed: sort ranks recomputed", err=True)

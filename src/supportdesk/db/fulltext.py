@@ -1,8 +1,13 @@
-"""The ticket search of `filter[search]`: words in a ticket's subject or in any of its messages,
-through the full-text structures of `supportdesk.tables.search` (never a LIKE scan).
+"""Searches through the full-text structures of `supportdesk.tables.search`, never a LIKE
+scan of the table:
 
-`TicketSearch` is one Core element that compiles to FTS5 MATCH on SQLite and to a `tsvector`
-match on PostgreSQL, so the listing code stays dialect-neutral.
+- `TicketSearch` (`filter[search]`): words in a ticket's subject or in any of its messages;
+  FTS5 MATCH on SQLite, a `tsvector` match on PostgreSQL.
+- `SubjectContains` (`filter[subject]`): a case-insensitive substring of three or more
+  characters; an FTS5 trigram phrase on SQLite, ILIKE through a pg_trgm index on PostgreSQL.
+
+Each is one Core element compiled per dialect, so the listing code stays dialect-neutral, and
+the raw text is the only parameter: each dialect turns it into its own syntax in SQL.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ class TicketSearch(ColumnElement[bool]):
 
     type = Boolean()
     inherit_cache = False
+    # a predicate as it stands: without this SQLAlchemy writes `(... IN (...)) = 1` on SQLite,
+    # which hides the IN from the planner and scans every ticket
+    _is_implicitly_boolean = True
 
     def __init__(self, ticket_id: ColumnElement[Any], name: str) -> None:
         self.ticket_id = ticket_id
@@ -64,3 +72,39 @@ def _postgresql(element: TicketSearch, compiler: SQLCompiler, **kw: Any) -> str:
         "UNION SELECT m.ticket_id FROM ticket_messages AS m "
         f"WHERE to_tsvector('{TS_CONFIG}', m.message) @@ {tsquery})"
     )
+
+
+# Substrings shorter than this have no trigram to look up.
+MIN_SUBSTRING = 3
+
+
+class SubjectContains(ColumnElement[bool]):
+    """The ticket's subject contains the parameter's text, ignoring case."""
+
+    type = Boolean()
+    inherit_cache = False
+    _is_implicitly_boolean = True
+
+    def __init__(self, ticket_id: ColumnElement[Any], subject: ColumnElement[Any], name: str):
+        self.ticket_id = ticket_id
+        self.subject = subject
+        self.text: BindParameter[str] = bindparam(name)
+
+
+@compiles(SubjectContains, "sqlite")
+def _sqlite_substring(element: SubjectContains, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.ticket_id, **kw)
+    value = compiler.process(element.text, **kw)
+    # a quoted trigram phrase is a substring match (FTS5's trigram tokenizer folds case)
+    return (
+        f"{column} IN (SELECT rowid FROM tickets_subject_fts WHERE tickets_subject_fts "
+        f"MATCH '\"' || replace({value}, '\"', '\"\"') || '\"')"
+    )
+
+
+@compiles(SubjectContains, "postgresql")
+def _postgresql_substring(element: SubjectContains, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.subject, **kw)
+    value = compiler.process(element.text, **kw)
+    escaped = f"replace(replace(replace({value}, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
+    return f"{column} ILIKE '%' || {escaped} || '%'"

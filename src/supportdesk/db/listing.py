@@ -26,8 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 
 from supportdesk.db.base import Conn, Row
-from supportdesk.db.fulltext import TicketSearch, search_query
+from supportdesk.db.fulltext import MIN_SUBSTRING, SubjectContains, TicketSearch, search_query
 from supportdesk.jsonapi.query import ListQuery
+from supportdesk.tables.meta import row_counts
 
 
 class ListFilter(abc.ABC):
@@ -104,6 +105,26 @@ class Contains(ListFilter):
         return self.column.ilike(bindparam(name), escape="\\")
 
 
+class Substring(ListFilter):
+    """Case-insensitive substring: through the trigram index from three characters on (a
+    shorter one has no trigram and is a plain LIKE)."""
+
+    def __init__(self, ticket_id: ColumnElement[Any], column: ColumnElement[Any]) -> None:
+        self.ticket_id = ticket_id
+        self.short = Contains(column)
+        self.column = column
+
+    def params(self, name: str, value: Any) -> dict[str, Any]:
+        if len(value) >= MIN_SUBSTRING:
+            return {name: value}
+        return self.short.params(f"{name}_short", value)
+
+    def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
+        if name in keys:
+            return SubjectContains(self.ticket_id, self.column, name)
+        return self.short.clause(f"{name}_short", keys)
+
+
 class FullText(ListFilter):
     """Words in a ticket's subject or messages, through the full-text index."""
 
@@ -126,6 +147,8 @@ class Listing:
     sorts: Mapping[str, ColumnElement[Any]]
     # the columns to select (default: all)
     columns: Sequence[ColumnElement[Any]] = ()
+    # the total of an unfiltered list, cheaper than counting (default: count the table)
+    total: Select[Any] | None = None
 
 
 class Lister:
@@ -158,7 +181,10 @@ class Lister:
             .limit(bindparam("limit"))
             .offset(bindparam("offset"))
         )
-        count = select(func.count()).select_from(table).where(*where)
+        if not where and self.listing.total is not None:
+            count = self.listing.total
+        else:
+            count = select(func.count()).select_from(table).where(*where)
         return page, count
 
     async def page(self, conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
@@ -177,6 +203,11 @@ class Lister:
         total: int = await conn.fetch_value(count, params)
         rows = await conn.fetch_all(page, params) if total > query.offset else []
         return rows, total
+
+
+def row_count(table_name: str) -> Select[Any]:
+    """The trigger-kept row count of a table (see `supportdesk.tables.meta.row_counts`)."""
+    return select(row_counts.c.count).where(row_counts.c.name == table_name)
 
 
 class InLookup:

@@ -2,6 +2,7 @@
 
 from supportdesk.tables.api_keys import api_keys
 from supportdesk.tables.base import metadata
+from supportdesk.tables.meta import meta, row_counts
 from supportdesk.tables.roles import roles
 from supportdesk.tables.ticket_attachments import ticket_attachments
 from supportdesk.tables.ticket_messages import ticket_messages
@@ -10,8 +11,10 @@ from supportdesk.tables.users import users
 
 __all__ = [
     "api_keys",
+    "meta",
     "metadata",
     "roles",
+    "row_counts",
     "ticket_attachments",
     "ticket_messages",
     "tickets",

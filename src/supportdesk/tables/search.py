@@ -13,6 +13,8 @@ SQLITE_FTS = {
     # fts table: (content table, column)
     "tickets_fts": ("tickets", "subject"),
     "ticket_messages_fts": ("ticket_messages", "message"),
+    # trigram tokens: substring search for `filter[subject]`
+    "tickets_subject_fts": ("tickets", "subject"),
 }
 
 # PostgreSQL: GIN index name -> (table, column); the indexed expression is
@@ -20,6 +22,8 @@ SQLITE_FTS = {
 POSTGRES_GIN = {
     "ix_tickets_subject_search": ("tickets", "subject"),
     "ix_ticket_messages_message_search": ("ticket_messages", "message"),
+    # pg_trgm: substring search (ILIKE) for `filter[subject]`
+    "ix_tickets_subject_trgm": ("tickets", "subject"),
 }
 
 TS_CONFIG = "simple"

@@ -10,10 +10,11 @@ ticket_messages = Table(
     Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("message", Text, nullable=False),
     *timestamp_columns(),
-    # A ticket's messages, oldest first, come straight off this index.
-    Index("ix_ticket_messages_ticket_id_id", "ticket_id", "id"),
-    Index("ix_ticket_messages_user_id", "user_id"),
-    Index("ix_ticket_messages_created_at", "created_at"),
-    Index("ix_ticket_messages_updated_at", "updated_at"),
+    # A ticket's messages, oldest first, come straight off the first index; the others serve
+    # the filters and sorts in `ORDER BY key, id` order.
+    *(
+        Index(f"ix_ticket_messages_{column}_id", column, "id")
+        for column in ("ticket_id", "user_id", "created_at", "updated_at")
+    ),
     sqlite_autoincrement=True,
 )

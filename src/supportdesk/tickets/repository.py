@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
-from sqlalchemy import ColumnElement, bindparam, case, select, update
+from sqlalchemy import ColumnElement, bindparam, case, delete, insert, select, update
 
 from supportdesk.db import Conn, Row
-from supportdesk.db.listing import AnyOf, Compare, Contains, FullText, InLookup, Lister, Listing
+from supportdesk.db.listing import (
+    AnyOf,
+    Compare,
+    FullText,
+    InLookup,
+    Lister,
+    Listing,
+    Substring,
+    row_count,
+)
 from supportdesk.db.writes import Writer
 from supportdesk.jsonapi.query import ListQuery
-from supportdesk.tables import tickets
+from supportdesk.tables import meta, tickets
 
 _GET = select(tickets).where(tickets.c.id == bindparam("ticket_id"))
 # Row lock on PostgreSQL for read-modify-write; SQLite's write transaction already excludes
@@ -26,7 +34,11 @@ _CLOSE_STALE = (
     update(tickets)
     .where(tickets.c.status == bindparam("stale_status"))
     .where(tickets.c.updated_at < bindparam("older_than"))
-    .values(status=bindparam("closed_status"), updated_at=bindparam("now"))
+    .values(
+        status=bindparam("closed_status"),
+        status_rank=bindparam("closed_rank"),
+        updated_at=bindparam("now"),
+    )
     .returning(tickets.c.id, tickets.c.subject, tickets.c.user_id)
 )
 # INSERT / UPDATE / DELETE by id
@@ -40,7 +52,7 @@ _FILTERS = {
     "department": AnyOf(tickets.c.department),
     "assigned_to": AnyOf(tickets.c.assigned_to),
     "service_id": AnyOf(tickets.c.service_id),
-    "subject": Contains(tickets.c.subject),
+    "subject": Substring(tickets.c.id, tickets.c.subject),
     "search": FullText(tickets.c.id),
     "created_after": Compare(tickets.c.created_at, "ge"),
     "created_before": Compare(tickets.c.created_at, "lt"),
@@ -49,28 +61,33 @@ _FILTERS = {
 }
 
 
+_lister = Lister(
+    Listing(
+        table=tickets,
+        filters=_FILTERS,
+        sorts={
+            "id": tickets.c.id,
+            "created_at": tickets.c.created_at,
+            "updated_at": tickets.c.updated_at,
+            # the configured orders, through the stored ranks (see `rank_values`)
+            "status": tickets.c.status_rank,
+            "priority": tickets.c.priority_rank,
+            "department": tickets.c.department,
+            "subject": tickets.c.subject,
+        },
+        total=row_count("tickets"),
+    )
+)
+_RANK_ORDERS = select(meta.c.value).where(meta.c.key == "ticket_rank_orders")
+
+
 def _rank(column: ColumnElement[str], order: Sequence[str]) -> ColumnElement[int]:
-    """The position of the column's value in the configured order (unknown values last)."""
     return case({value: i for i, value in enumerate(order)}, value=column, else_=len(order))
 
 
-@lru_cache(maxsize=8)
-def _lister(statuses: tuple[str, ...], priorities: tuple[str, ...]) -> Lister:
-    return Lister(
-        Listing(
-            table=tickets,
-            filters=_FILTERS,
-            sorts={
-                "id": tickets.c.id,
-                "created_at": tickets.c.created_at,
-                "updated_at": tickets.c.updated_at,
-                "status": _rank(tickets.c.status, statuses),
-                "priority": _rank(tickets.c.priority, priorities),
-                "department": tickets.c.department,
-                "subject": tickets.c.subject,
-            },
-        )
-    )
+def rank(value: str, order: Sequence[str]) -> int:
+    """A value's position in its configured order; unknown values sort last."""
+    return order.index(value) if value in order else len(order)
 
 
 async def get(conn: Conn, ticket_id: int, *, for_update: bool = False) -> Row | None:
@@ -78,10 +95,8 @@ async def get(conn: Conn, ticket_id: int, *, for_update: bool = False) -> Row | 
     return await conn.fetch_one(statement, {"ticket_id": ticket_id})
 
 
-async def page(
-    conn: Conn, query: ListQuery, statuses: tuple[str, ...], priorities: tuple[str, ...]
-) -> tuple[list[Row], int]:
-    return await _lister(statuses, priorities).page(conn, query)
+async def page(conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
+    return await _lister.page(conn, query)
 
 
 async def by_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
@@ -93,12 +108,33 @@ async def by_user_ids(conn: Conn, user_ids: Sequence[int]) -> list[Row]:
 
 
 async def close_stale(
-    conn: Conn, stale_status: str, closed_status: str, older_than: str, now: str
+    conn: Conn, stale_status: str, closed_status: str, closed_rank: int, older_than: str, now: str
 ) -> list[Row]:
     params = {
         "stale_status": stale_status,
         "closed_status": closed_status,
+        "closed_rank": closed_rank,
         "older_than": older_than,
         "now": now,
     }
     return await conn.fetch_all(_CLOSE_STALE, params)
+
+
+async def rank_orders(conn: Conn) -> str | None:
+    """The orders the stored ranks were computed with (a JSON text), if any."""
+    value: str | None = await conn.fetch_value(_RANK_ORDERS)
+    return value
+
+
+async def rerank(
+    conn: Conn, statuses: Sequence[str], priorities: Sequence[str], orders: str
+) -> None:
+    """Recompute every ticket's ranks for new configured orders and record them."""
+    await conn.execute(
+        update(tickets).values(
+            status_rank=_rank(tickets.c.status, statuses),
+            priority_rank=_rank(tickets.c.priority, priorities),
+        )
+    )
+    await conn.execute(delete(meta).where(meta.c.key == "ticket_rank_orders"))
+    await conn.execute(insert(meta).values(key="ticket_rank_orders", value=orders))

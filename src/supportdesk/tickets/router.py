@@ -102,7 +102,7 @@ async def update_ticket(
     data = await read_body(
         request, TicketUpdate, config.max_body_bytes, service.validation_context(config)
     )
-    row, related = await service.update_ticket(database(request), found, data, query)
+    row, related = await service.update_ticket(database(request), config, found, data, query)
     return render_one(TICKETS, row, related, query)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,7 +53,7 @@ async def list_tickets(
     db: Database, settings: Settings, query: ListQuery
 ) -> tuple[list[Row], int, Related]:
     async with db.read() as conn:
-        rows, total = await repository.page(conn, query, settings.statuses, settings.priorities)
+        rows, total = await repository.page(conn, query)
         related = await load_related(conn, rows, query.include)
         return rows, total, related
 
@@ -82,6 +83,33 @@ def _default(options: tuple[str, ...], preferred: str) -> str:
     return preferred if preferred in options else options[0]
 
 
+def with_ranks(settings: Settings, values: dict[str, Any]) -> dict[str, Any]:
+    """The sort ranks that go with a new status or priority (see `sync_ranks`)."""
+    if "status" in values:
+        values["status_rank"] = repository.rank(values["status"], settings.statuses)
+    if "priority" in values:
+        values["priority_rank"] = repository.rank(values["priority"], settings.priorities)
+    return values
+
+
+def _rank_orders(settings: Settings) -> str:
+    return json.dumps({"statuses": settings.statuses, "priorities": settings.priorities})
+
+
+async def sync_ranks(db: Database, settings: Settings) -> bool:
+    """Make the stored sort ranks match the configured orders, recomputing them all when the
+    configuration changed since they were written. Returns True when an earlier configuration
+    was replaced."""
+    orders = _rank_orders(settings)
+    async with db.read() as conn:
+        previous = await repository.rank_orders(conn)
+    if previous == orders:
+        return False
+    async with db.transaction() as conn:
+        await repository.rerank(conn, settings.statuses, settings.priorities, orders)
+    return previous is not None
+
+
 async def create_ticket(
     db: Database, settings: Settings, data: TicketCreate, query: ResourceQuery
 ) -> tuple[Row, Related]:
@@ -92,13 +120,13 @@ async def create_ticket(
     values.update(created_at=now, updated_at=now)
     async with db.transaction() as conn:
         await _check_references(conn, values)
-        ticket_id = await repository.writer.insert(conn, values)
+        ticket_id = await repository.writer.insert(conn, with_ranks(settings, values))
         row = await get_or_raise(conn, ticket_id)
         return row, await load_related(conn, [row], query.include)
 
 
 async def update_ticket(
-    db: Database, ticket_id: int, data: TicketUpdate, query: ResourceQuery
+    db: Database, settings: Settings, ticket_id: int, data: TicketUpdate, query: ResourceQuery
 ) -> tuple[Row, Related]:
     """Only the fields sent change; `updated_at` moves only when a value really changes."""
     async with db.transaction() as conn:
@@ -111,7 +139,7 @@ async def update_ticket(
         if values:
             await _check_references(conn, values)
             values["updated_at"] = timestamps.now()
-            await repository.writer.update(conn, ticket_id, values)
+            await repository.writer.update(conn, ticket_id, with_ranks(settings, values))
         row = await get_or_raise(conn, ticket_id)
         return row, await load_related(conn, [row], query.include)
 
@@ -142,7 +170,8 @@ async def record_reply(
     status (`replied`). Either way the ticket's `updated_at` moves."""
     owner = ticket["user_id"] == author_id
     status = settings.owner_reply_status if owner else settings.staff_reply_status
-    await repository.writer.update(conn, ticket["id"], {"status": status, "updated_at": now})
+    values = with_ranks(settings, {"status": status, "updated_at": now})
+    await repository.writer.update(conn, ticket["id"], values)
 
 
 async def autoclose(db: Database, settings: Settings, older_than: str) -> list[Row]:
@@ -150,7 +179,12 @@ async def autoclose(db: Database, settings: Settings, older_than: str) -> list[R
     One statement in one transaction: idempotent and safe beside a running server."""
     async with db.transaction() as conn:
         return await repository.close_stale(
-            conn, settings.staff_reply_status, settings.closed_status, older_than, timestamps.now()
+            conn,
+            settings.staff_reply_status,
+            settings.closed_status,
+            repository.rank(settings.closed_status, settings.statuses),
+            older_than,
+            timestamps.now(),
         )
 
 

@@ -1,0 +1,61 @@
+"""The structures that keep lists fast at scale stay exact: trigger-kept totals and the stored
+sort ranks."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from supportdesk.config import Settings
+from supportdesk.tables import ticket_messages, tickets, users
+from supportdesk.tickets.service import sync_ranks
+from tests import factories
+
+
+async def real_counts(app: FastAPI) -> tuple[int, int, int]:
+    async with app.state.db.read() as conn:
+        return tuple(  # type: ignore[return-value]
+            [await conn.fetch_value(select(func.count()).select_from(t)) for t in (tickets, users, ticket_messages)]
+        )
+
+
+async def test_unfiltered_totals_follow_every_write(client: httpx.AsyncClient, app: FastAPI) -> None:
+    owner = await factories.user(client)
+    other = await factories.user(client)
+    made = [await factories.ticket(client, owner["id"]) for _ in range(3)]
+    await factories.ticket(client, other["id"])
+    await factories.post_message(client, made[0]["id"], owner["id"])
+    await factories.post_message(client, made[0]["id"], other["id"])
+
+    async def totals() -> tuple[int, int, int]:
+        return tuple(  # type: ignore[return-value]
+            [(await client.get(path)).json()["meta"]["total"] for path in ("/tickets", "/users", "/ticket-messages")]
+        )
+
+    assert await totals() == await real_counts(app) == (4, 2, 2)
+    await client.delete(f"/tickets/{made[0]['id']}")  # cascades to its two messages
+    assert await totals() == await real_counts(app) == (3, 2, 0)
+    await client.delete(f"/users/{owner['id']}", params={"force": "true"})  # cascades to tickets
+    assert await totals() == await real_counts(app) == (1, 1, 0)
+
+
+async def test_ranks_follow_the_configured_order(client: httpx.AsyncClient, app: FastAPI) -> None:
+    owner = await factories.user(client)
+    low = await factories.ticket(client, owner["id"], priority="low")
+    urgent = await factories.ticket(client, owner["id"], priority="urgent")
+    medium = await factories.ticket(client, owner["id"], priority="medium")
+
+    async def order() -> list[str]:
+        return [d["id"] for d in (await client.get("/tickets", params={"sort": "priority"})).json()["data"]]
+
+    assert await order() == [low["id"], medium["id"], urgent["id"]]
+    await client.patch(f"/tickets/{low['id']}", json={"priority": "high"})
+    assert await order() == [medium["id"], low["id"], urgent["id"]]
+
+    settings: Settings = app.state.settings
+    reversed_order = settings.model_copy(update={"priorities": ("urgent", "high", "medium", "low")})
+    assert await sync_ranks(app.state.db, settings) is False  # first sync records the order
+    assert await sync_ranks(app.state.db, reversed_order) is True
+    assert await order() == [urgent["id"], low["id"], medium["id"]]
+    assert await sync_ranks(app.state.db, reversed_order) is False
