@@ -16,11 +16,16 @@ from tests import factories
 async def real_counts(app: FastAPI) -> tuple[int, int, int]:
     async with app.state.db.read() as conn:
         return tuple(  # type: ignore[return-value]
-            [await conn.fetch_value(select(func.count()).select_from(t)) for t in (tickets, users, ticket_messages)]
+            [
+                await conn.fetch_value(select(func.count()).select_from(t))
+                for t in (tickets, users, ticket_messages)
+            ]
         )
 
 
-async def test_unfiltered_totals_follow_every_write(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_unfiltered_totals_follow_every_write(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     owner = await factories.user(client)
     other = await factories.user(client)
     made = [await factories.ticket(client, owner["id"]) for _ in range(3)]
@@ -30,7 +35,10 @@ async def test_unfiltered_totals_follow_every_write(client: httpx.AsyncClient, a
 
     async def totals() -> tuple[int, int, int]:
         return tuple(  # type: ignore[return-value]
-            [(await client.get(path)).json()["meta"]["total"] for path in ("/tickets", "/users", "/ticket-messages")]
+            [
+                (await client.get(path)).json()["meta"]["total"]
+                for path in ("/tickets", "/users", "/ticket-messages")
+            ]
         )
 
     assert await totals() == await real_counts(app) == (4, 2, 2)
@@ -47,7 +55,10 @@ async def test_ranks_follow_the_configured_order(client: httpx.AsyncClient, app:
     medium = await factories.ticket(client, owner["id"], priority="medium")
 
     async def order() -> list[str]:
-        return [d["id"] for d in (await client.get("/tickets", params={"sort": "priority"})).json()["data"]]
+        return [
+            d["id"]
+            for d in (await client.get("/tickets", params={"sort": "priority"})).json()["data"]
+        ]
 
     assert await order() == [low["id"], medium["id"], urgent["id"]]
     await client.patch(f"/tickets/{low['id']}", json={"priority": "high"})

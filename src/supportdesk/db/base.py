@@ -86,6 +86,10 @@ class Conn(abc.ABC):
         """Run a write; return the number of rows it touched."""
 
     @abc.abstractmethod
+    async def explain(self, statement: ClauseElement, params: Params | None = None) -> list[str]:
+        """The database's query plan for the statement, one line per node."""
+
+    @abc.abstractmethod
     async def execute_many(self, statement: ClauseElement, rows: Sequence[Params]) -> None:
         """Run one write for each parameter set (bulk loads)."""
 

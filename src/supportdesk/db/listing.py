@@ -187,7 +187,8 @@ class Lister:
             count = select(func.count()).select_from(table).where(*where)
         return page, count
 
-    async def page(self, conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
+    def statements(self, query: ListQuery) -> tuple[Select[Any], Select[Any], dict[str, Any]]:
+        """The page and count statements for the query's shape, and their parameters."""
         params: dict[str, Any] = {"limit": query.per_page, "offset": query.offset}
         filter_keys = []
         for name, value in sorted(query.filters.items()):
@@ -199,7 +200,10 @@ class Lister:
         statements = self._cache.get(shape)
         if statements is None:
             statements = self._cache[shape] = self._build(filter_keys, sort)
-        page, count = statements
+        return statements[0], statements[1], params
+
+    async def page(self, conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
+        page, count, params = self.statements(query)
         total: int = await conn.fetch_value(count, params)
         rows = await conn.fetch_all(page, params) if total > query.offset else []
         return rows, total

@@ -77,6 +77,12 @@ class _PostgresConn(Conn):
             row: Row | None = await self._conn.fetchrow(sql, *args)
         return row
 
+    async def explain(self, statement: ClauseElement, params: Params | None = None) -> list[str]:
+        sql, args = self._args(statement, params)
+        with _translated():
+            rows = await self._conn.fetch(f"EXPLAIN {sql}", *args)
+        return [str(row[0]) for row in rows]
+
     async def execute_many(self, statement: ClauseElement, rows: Sequence[Params]) -> None:
         compiled = self._statements.get(statement)
         names = compiled.positions or ()

@@ -76,6 +76,12 @@ class _SQLiteConn(Conn):
     async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
         return self._run(statement, params).rowcount
 
+    async def explain(self, statement: ClauseElement, params: Params | None = None) -> list[str]:
+        compiled = self._statements.get(statement)
+        values = {**compiled.defaults, **(params or {})}
+        rows = self._conn.execute(f"EXPLAIN QUERY PLAN {compiled.sql}", values).fetchall()
+        return [str(row["detail"]) for row in rows]
+
     async def execute_many(self, statement: ClauseElement, rows: Sequence[Params]) -> None:
         compiled = self._statements.get(statement)
         try:
