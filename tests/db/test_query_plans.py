@@ -101,7 +101,7 @@ def seeded_url(
             await db.close()
 
     asyncio.run(fill())
-    yield url
+    return url
 
 
 @pytest.fixture
