@@ -21,7 +21,7 @@ from supportdesk.ticket_attachments.storage import Storage
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    db = open_database(settings.database_url)
+    db = open_database(settings.database_url, server=True)
     await db.connect()
     app.state.db = db
     try:

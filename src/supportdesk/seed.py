@@ -150,6 +150,11 @@ _WORDS = [
 ]
 
 
+# Words that each turn up in about one message in ten thousand (names, products, error codes):
+# what people really search for. The benchmark searches for one of them.
+RARE_WORDS = ("wombat", "quokka", "axolotl", "narwhal", "pangolin", "okapi", "tapir", "ibex")
+
+
 def _weighted(options: dict[Any, int]) -> tuple[list[Any], list[int]]:
     return list(options), list(options.values())
 
@@ -212,6 +217,8 @@ class _Generator:
         # mostly short, sometimes long: 1 to 40 sentences, skewed low
         count = min(40, int(self.rng.paretovariate(1.2)) + self.rng.randint(0, 2))
         body = " ".join(self.rng.choices(self.sentences, k=max(1, count)))
+        if self.rng.random() < 0.0008:
+            body = f"{self.rng.choice(RARE_WORDS)} {body}"
         return body[: self.settings.max_message_length]
 
     def subject(self) -> str:
@@ -312,11 +319,14 @@ async def seed(db: Database, settings: Settings, plan: Plan, progress: Progress)
                         "updated_at": stamp,
                     }
                 )
+            # A helpdesk's history is mostly closed: tickets older than two weeks are closed but
+            # for a few left replied or on hold; recent ones are still being worked on.
+            settled = now - created > timedelta(days=14)
             if plan.messages_per_ticket == 0:
                 status = first_status
-            elif rng.random() < 0.35:
+            elif rng.random() < (0.96 if settled else 0.15):
                 status = closed
-            elif on_hold and rng.random() < 0.05:
+            elif on_hold and rng.random() < 0.3:
                 status = rng.choice(on_hold)
             else:
                 status = owner_reply if last_author == owner else replied

@@ -225,15 +225,20 @@ class InLookup:
         self._column = column
         self._cache: dict[int, Select[Any]] = {}
 
-    async def fetch(self, conn: Conn, ids: Sequence[Any], **params: Any) -> list[Row]:
-        unique = list(dict.fromkeys(ids))
-        if not unique:
-            return []
-        size = 1 << (len(unique) - 1).bit_length()
+    def statement(self, count: int) -> tuple[Select[Any], int]:
+        """The statement for `count` ids (> 0) and the padded size it takes."""
+        size = 1 << (count - 1).bit_length()
         statement = self._cache.get(size)
         if statement is None:
             binds: list[BindParameter[Any]] = [bindparam(f"in_{i}") for i in range(size)]
             statement = self._cache[size] = self._build(self._column.in_(binds))
+        return statement, size
+
+    async def fetch(self, conn: Conn, ids: Sequence[Any], **params: Any) -> list[Row]:
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return []
+        statement, size = self.statement(len(unique))
         padded = unique + [unique[-1]] * (size - len(unique))
         return await conn.fetch_all(
             statement, {**params, **{f"in_{i}": v for i, v in enumerate(padded)}}

@@ -3,13 +3,25 @@
 An indexed read takes tens of microseconds, less than a hop to a thread and back, so statements
 run inline. A transaction holds `_lock` and never awaits anything that suspends, so coroutines
 never interleave inside one. Writes use `BEGIN IMMEDIATE`: the write lock is taken up front and
-other processes wait for it (busy timeout) instead of failing half-way with "database is locked".
+other processes wait for it instead of failing half-way with "database is locked".
+
+Writers of every process (server workers, CLI commands) queue on an exclusive `flock` of
+`<database>-writer` before `BEGIN IMMEDIATE`. The kernel hands the lock over the moment it is
+released, where SQLite's own busy handler polls with sleeps of up to 100 ms: with two workers
+writing, that polling was the whole tail of write latency. A writer that finds the flock taken
+waits for it in a thread, so its event loop keeps serving reads meanwhile (blocking the loop
+made two workers write no faster than one). The busy timeout stays as the guard against
+writers that do not take the flock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import fcntl
+import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -34,6 +46,64 @@ BUSY_TIMEOUT_MS = 10_000
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
+
+
+class WriterLock:
+    """The queue of writers: an asyncio lock among this process's coroutines, then an
+    exclusive `flock` of `<database>-writer` among processes."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+        self._local = asyncio.Lock()
+        self._waiter = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="flock")
+
+    async def acquire(self) -> None:
+        await self._local.acquire()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._waiter, fcntl.flock, self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._local.release()
+                raise
+        except BaseException:
+            self._local.release()
+            raise
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._local.release()
+
+    def close(self) -> None:
+        self._waiter.shutdown(wait=False, cancel_futures=True)
+        os.close(self._fd)
+
+
+class Checkpointer(threading.Thread):
+    """Moves WAL checkpoints off the request path: the server's connections turn automatic
+    checkpoints off (a commit that runs one stalls for its fsync), and this thread runs a
+    PASSIVE checkpoint, which never blocks readers or writers, twice a second."""
+
+    def __init__(self, path: str, interval: float = 0.5) -> None:
+        super().__init__(name="sqlite-checkpointer", daemon=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._interval = interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                continue
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=5)
+        self._conn.close()
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -93,11 +163,14 @@ class _SQLiteConn(Conn):
 class SQLiteDatabase(Database):
     dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, background_checkpoints: bool = False) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._handle: _SQLiteConn | None = None
         self._lock = asyncio.Lock()
+        self._writer_lock: WriterLock | None = None
+        self._background_checkpoints = background_checkpoints
+        self._checkpointer: Checkpointer | None = None
         self._statements = StatementCache(sqlite_dialect.dialect(paramstyle="named"))
 
     async def connect(self) -> None:
@@ -112,7 +185,12 @@ class SQLiteDatabase(Database):
             )
         try:
             self._conn = connect(self.path)
-        except sqlite3.Error as exc:
+            self._writer_lock = WriterLock(self.path)
+            if self._background_checkpoints:
+                self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+                self._checkpointer = Checkpointer(self.path)
+                self._checkpointer.start()
+        except (sqlite3.Error, OSError) as exc:
             raise DatabaseConfigError(f"cannot open SQLite database {self.path}: {exc}") from exc
         self._handle = _SQLiteConn(self._conn, self._statements)
 
@@ -121,27 +199,39 @@ class SQLiteDatabase(Database):
             self._conn.close()
             self._conn = None
             self._handle = None
+        if self._writer_lock is not None:
+            self._writer_lock.close()
+            self._writer_lock = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
 
     @asynccontextmanager
-    async def _begin(self, begin: str) -> AsyncIterator[Conn]:
-        if self._conn is None or self._handle is None:
+    async def _begin(self, write: bool) -> AsyncIterator[Conn]:
+        if self._conn is None or self._handle is None or self._writer_lock is None:
             raise DatabaseUnavailable("The database is not connected.")
-        conn = self._conn
-        async with self._lock:
-            try:
-                conn.execute(begin)
-            except sqlite3.OperationalError as exc:
-                raise DatabaseUnavailable("The database is busy; try again.") from exc
-            try:
-                yield self._handle
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        conn, writer_lock = self._conn, self._writer_lock
+        if write:
+            await writer_lock.acquire()
+        try:
+            async with self._lock:
+                try:
+                    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+                except sqlite3.OperationalError as exc:
+                    raise DatabaseUnavailable("The database is busy; try again.") from exc
+                try:
+                    yield self._handle
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        finally:
+            if write:
+                writer_lock.release()
 
     def read(self) -> AbstractAsyncContextManager[Conn]:
-        return self._begin("BEGIN DEFERRED")
+        return self._begin(write=False)
 
     def transaction(self) -> AbstractAsyncContextManager[Conn]:
-        return self._begin("BEGIN IMMEDIATE")
+        return self._begin(write=True)

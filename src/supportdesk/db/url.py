@@ -71,13 +71,14 @@ def mask(text: str) -> str:
     return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
 
-def open_database(url: DatabaseUrl | str) -> Database:
-    """A backend for the URL; call `await db.connect()` before use."""
+def open_database(url: DatabaseUrl | str, *, server: bool = False) -> Database:
+    """A backend for the URL; call `await db.connect()` before use. `server` is for the
+    long-running API process (SQLite then checkpoints its WAL in the background)."""
     parsed = url if isinstance(url, DatabaseUrl) else DatabaseUrl.parse(url)
     if parsed.is_sqlite:
         from supportdesk.db.sqlite import SQLiteDatabase
 
-        return SQLiteDatabase(parsed.sqlite_path)
+        return SQLiteDatabase(parsed.sqlite_path, background_checkpoints=server)
     from supportdesk.db.postgres import PostgresDatabase
 
     return PostgresDatabase(parsed)

@@ -17,9 +17,8 @@ class Writer:
         self._updates: dict[tuple[str, ...], Update] = {}
         self._delete: Delete = delete(table).where(table.c.id == bindparam("row_id"))
 
-    async def insert(self, conn: Conn, values: Mapping[str, Any]) -> int:
-        """Insert a row; return its id."""
-        names = tuple(sorted(values))
+    def insert_statement(self, names: tuple[str, ...]) -> Insert:
+        """`INSERT ... RETURNING id` of these (sorted) columns, bound as `v_<name>`."""
         statement = self._inserts.get(names)
         if statement is None:
             statement = self._inserts[names] = (
@@ -27,12 +26,10 @@ class Writer:
                 .values({name: bindparam(f"v_{name}") for name in names})
                 .returning(self.table.c.id)
             )
-        new_id: int = await conn.fetch_value(statement, {f"v_{k}": v for k, v in values.items()})
-        return new_id
+        return statement
 
-    async def update(self, conn: Conn, row_id: int, values: Mapping[str, Any]) -> bool:
-        """Set these columns of one row; False if there is no such row."""
-        names = tuple(sorted(values))
+    def update_statement(self, names: tuple[str, ...]) -> Update:
+        """`UPDATE ... WHERE id = :row_id` of these (sorted) columns, bound as `v_<name>`."""
         statement = self._updates.get(names)
         if statement is None:
             statement = self._updates[names] = (
@@ -40,6 +37,17 @@ class Writer:
                 .where(self.table.c.id == bindparam("row_id"))
                 .values({name: bindparam(f"v_{name}") for name in names})
             )
+        return statement
+
+    async def insert(self, conn: Conn, values: Mapping[str, Any]) -> int:
+        """Insert a row; return its id."""
+        statement = self.insert_statement(tuple(sorted(values)))
+        new_id: int = await conn.fetch_value(statement, {f"v_{k}": v for k, v in values.items()})
+        return new_id
+
+    async def update(self, conn: Conn, row_id: int, values: Mapping[str, Any]) -> bool:
+        """Set these columns of one row; False if there is no such row."""
+        statement = self.update_statement(tuple(sorted(values)))
         params = {f"v_{k}": v for k, v in values.items()}
         return await conn.execute(statement, {**params, "row_id": row_id}) > 0
 

@@ -1,0 +1,364 @@
+"""The supportdesk benchmark: one command that seeds (or reuses) a database, serves it with
+`supportdesk serve` and with the raw baseline app (`baseline.py`) side by side, drives both
+with wrk on 127.0.0.1, and prints req/s, p50, p99 and errors for every request type, with
+each figure as a ratio to the baseline's in the same run.
+
+    uv run python bench/run.py                          # SQLite and PostgreSQL, 100k tickets
+    uv run python bench/run.py --db sqlite --tickets 1000000 --duration 10
+
+Every server it starts is stopped when it ends, however it ends. wrk comes from Debian's
+packages; the bench installs it with apt-get when it is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+from shapes import SHAPES, Shape
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PYTHON = sys.executable
+
+TARGET_RATIO = 0.35
+TARGET_P99_MS = 30.0
+TARGET_RSS_MB = 150.0
+
+
+@dataclass
+class Figures:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk (Debian package)", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL)
+    found = shutil.which("wrk")
+    if not found:
+        subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+    assert found, "wrk could not be installed"
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [PYTHON, "-m", "supportdesk", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+        timeout=3600,
+    )
+    return result.stdout
+
+
+async def _ticket_count(url: str) -> int:
+    from sqlalchemy import select
+
+    from supportdesk.db import open_database
+    from supportdesk.tables import row_counts
+
+    db = open_database(url)
+    try:
+        await db.connect()
+        async with db.read() as conn:
+            value = await conn.fetch_value(select(row_counts.c.count).where(row_counts.c.name == "tickets"))
+        return int(value or 0)
+    except Exception:
+        return 0
+    finally:
+        await db.close()
+
+
+def fresh_copy(backend: str, url: str, postgres_admin: str) -> str:
+    """A copy of the seeded database for one run, so that every run starts from the same data
+    (the write benchmarks add tickets and messages)."""
+    if backend == "sqlite":
+        import sqlite3
+
+        source_path = url.removeprefix("sqlite:///")
+        target_path = source_path.replace(".db", "-run.db")
+        for suffix in ("", "-wal", "-shm", "-writer"):
+            Path(target_path + suffix).unlink(missing_ok=True)
+        source, target = sqlite3.connect(source_path), sqlite3.connect(target_path)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        return f"sqlite:///{target_path}"
+    import asyncpg
+
+    from supportdesk.db import DatabaseUrl
+
+    pristine = DatabaseUrl.parse(url).url.database
+    copy = f"{pristine}_run"
+
+    async def clone() -> None:
+        conn = await asyncpg.connect(postgres_admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{pristine}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(clone())
+    return DatabaseUrl.parse(url).url.set(database=copy).render_as_string(hide_password=False)
+
+
+def prepare_database(backend: str, tickets: int, data_dir: Path, postgres_admin: str) -> str:
+    """A seeded database with at least `tickets` tickets: reused when it is there."""
+    if backend == "sqlite":
+        data_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{data_dir / f'bench-{tickets}.db'}"
+    else:
+        import asyncpg
+
+        name = f"supportdesk_bench_{tickets}"
+
+        async def create() -> None:
+            conn = await asyncpg.connect(postgres_admin)
+            try:
+                exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+                if not exists:
+                    await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+        from supportdesk.db import DatabaseUrl
+
+        url = DatabaseUrl.parse(postgres_admin).url.set(database=name).render_as_string(hide_password=False)
+    have = asyncio.run(_ticket_count(url))
+    if have < tickets:
+        print(f"seeding {tickets - have} tickets into {backend} (once; later runs reuse it)", flush=True)
+        started = time.monotonic()
+        cli("migrate", "--database-url", url)
+        subprocess.run(
+            [PYTHON, "-m", "supportdesk", "seed", "--tickets", str(tickets - have), "--database-url", url],
+            check=True,
+        )
+        print(f"seeded in {time.monotonic() - started:.0f}s", flush=True)
+    return url
+
+
+@contextmanager
+def server(command: list[str], port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+
+
+def worker_rss_mb(master: int) -> list[float]:
+    """Resident memory of the master's worker processes (the master itself when it serves)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master:
+                pids.append(int(entry.name))
+    sizes = []
+    for pid in pids or [master]:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+LUA = """
+local tickets, users = %(tickets)d, %(users)d
+local priorities = {"low", "medium", "high", "urgent"}
+local path, body, method = %(path)s, %(body)s, %(method)s
+local headers = {["Authorization"] = "Bearer %(token)s", ["Content-Type"] = "application/json", ["Accept"] = "application/json"}
+local counter = 0
+setup = function(thread) thread:set("seed", math.random(1, 1000000)) end
+init = function(args) math.randomseed(seed) end
+local function fill(text)
+  if text == nil then return nil end
+  text = string.gsub(text, "{ticket}", tostring(math.random(1, tickets)))
+  text = string.gsub(text, "{user}", tostring(math.random(math.floor(users / 10) + 1, users)))
+  text = string.gsub(text, "{priority}", priorities[math.random(1, 4)])
+  return text
+end
+request = function() return wrk.format(method, fill(path), headers, fill(body)) end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def _lua_string(value: str | None) -> str:
+    return "nil" if value is None else json.dumps(value)
+
+
+def drive(wrk: str, port: int, shape: Shape, token: str, tickets: int, users: int, seconds: int, connections: int) -> Figures:
+    path = "/api/v1/admin" + shape.path + (f"?{shape.query}" if shape.query else "")
+    script = LUA % {
+        "tickets": tickets,
+        "users": users,
+        "path": _lua_string(path),
+        "body": _lua_string(shape.body),
+        "method": _lua_string(shape.method),
+        "token": token,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        result = subprocess.run(
+            [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", handle.name, f"http://127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        )
+    finally:
+        os.unlink(handle.name)
+    line = next(l for l in result.stdout.splitlines() if l.startswith("BENCH "))
+    requests, duration_us, p50, p99, errors = (int(x) for x in line.split()[1:])
+    return Figures(requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, errors, requests)
+
+
+def run_backend(backend: str, args: argparse.Namespace, wrk: str) -> dict[str, object]:
+    pristine = prepare_database(backend, args.tickets, Path(args.data_dir), args.postgres_url)
+    url = fresh_copy(backend, pristine, args.postgres_url)
+    token = cli("keys", "create", "--name", "bench", "--all", "--database-url", url).strip().splitlines()[-1]
+    logs = Path(tempfile.mkdtemp(prefix="supportdesk-bench-"))
+    app_port, base_port = free_port(), free_port()
+    env = {"SUPPORTDESK_DATABASE_URL": url}
+    app_cmd = [PYTHON, "-m", "supportdesk", "serve", "--port", str(app_port), "--workers", str(args.workers), "--log-level", "warning", "--storage-dir", str(logs / "storage")]
+    base_cmd = [PYTHON, "-m", "uvicorn", "--app-dir", str(HERE), "baseline:create", "--factory", "--port", str(base_port), "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
+    results: dict[str, dict[str, object]] = {}
+    with server(app_cmd, app_port, env, logs / "app.log") as app, server(base_cmd, base_port, {"BENCH_DATABASE_URL": url}, logs / "baseline.log"):
+        users = int(asyncio.run(_users(url)))
+        for shape in SHAPES:
+            pair = {}
+            for label, port in (("app", app_port), ("baseline", base_port)):
+                drive(wrk, port, shape, token, args.tickets, users, 1, args.connections)  # warm up
+                pair[label] = drive(wrk, port, shape, token, args.tickets, users, args.duration, args.connections)
+            results[shape.name] = {k: asdict(v) for k, v in pair.items()}
+            app_f, base_f = pair["app"], pair["baseline"]
+            print(f"  {shape.name:28} app {app_f.rps:8.0f} req/s  baseline {base_f.rps:8.0f} req/s", flush=True)
+        rss = worker_rss_mb(app.pid)
+    return {"backend": backend, "tickets": args.tickets, "workers": args.workers, "connections": args.connections, "results": results, "rss_mb": rss}
+
+
+async def _users(url: str) -> int:
+    from sqlalchemy import select
+
+    from supportdesk.db import open_database
+    from supportdesk.tables import row_counts
+
+    db = open_database(url)
+    await db.connect()
+    try:
+        async with db.read() as conn:
+            return int(await conn.fetch_value(select(row_counts.c.count).where(row_counts.c.name == "users")))
+    finally:
+        await db.close()
+
+
+def table(run: dict[str, object]) -> str:
+    lines = [
+        f"{run['backend']}: {run['tickets']} tickets, {run['workers']} workers, {run['connections']} connections",
+        f"{'request':28} {'req/s':>8} {'x base':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | {'base req/s':>10} {'p50':>6} {'p99':>6}",
+    ]
+    for name, pair in run["results"].items():  # type: ignore[attr-defined]
+        a, b = pair["app"], pair["baseline"]
+        ratio = a["rps"] / b["rps"] if b["rps"] else 0
+        lines.append(
+            f"{name:28} {a['rps']:8.0f} {ratio:7.2f} {a['p50_ms']:7.2f} {a['p99_ms']:7.2f} {a['errors']:6d} | "
+            f"{b['rps']:10.0f} {b['p50_ms']:6.2f} {b['p99_ms']:6.2f}"
+        )
+    rss = ", ".join(f"{mb:.0f}" for mb in run["rss_mb"])  # type: ignore[attr-defined]
+    lines.append(f"resident memory per worker after the run: {rss} MB")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per request type and server")
+    parser.add_argument("--data-dir", default=str(HERE / "data"))
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    runs = []
+    for backend in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+        print(f"== {backend}", flush=True)
+        runs.append(run_backend(backend, args, wrk))
+    print()
+    for run in runs:
+        print(table(run))
+        print()
+    if args.json:
+        Path(args.json).write_text(json.dumps(runs, indent=2))
+
+
+if __name__ == "__main__":
+    main()
