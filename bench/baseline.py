@@ -39,7 +39,15 @@ from supportdesk.users import repository as users_repository
 
 MEDIA = b"application/vnd.api+json"
 TICKET_ATTRIBUTES = TICKETS.attribute_names
-USER_ATTRIBUTES = ("first_name", "last_name", "email", "email_verified_at", "role_id", "created_at", "updated_at")
+USER_ATTRIBUTES = (
+    "first_name",
+    "last_name",
+    "email",
+    "email_verified_at",
+    "role_id",
+    "created_at",
+    "updated_at",
+)
 MESSAGE_ATTRIBUTES = ("ticket_id", "user_id", "message", "created_at", "updated_at")
 
 
@@ -138,22 +146,22 @@ class PostgresRunner:
     async def start(self) -> None:
         import asyncpg
 
-        from supportdesk.db.postgres import _init_connection
+        from supportdesk.db.postgres import SERVER_SETTINGS, _init_connection
 
         self.pool = await asyncpg.create_pool(
             self.url.postgres_dsn(),
             min_size=1,
             max_size=10,
             statement_cache_size=1024,
-            server_settings={"timezone": "UTC"},
+            server_settings=SERVER_SETTINGS,
             init=_init_connection,
         )
 
     async def run(self, write: bool, work: Callable[[Any], Awaitable[Any]]) -> Any:
         async with self.pool.acquire() as conn:
-            transaction = conn.transaction(
-                isolation="read_committed" if write else "repeatable_read", readonly=not write
-            )
+            if not write:  # reads run without a transaction, as supportdesk's do
+                return await work(_PgConn(conn))
+            transaction = conn.transaction()
             await transaction.start()
             try:
                 result = await work(_PgConn(conn))
@@ -192,7 +200,9 @@ def _ticket(row: Any, messages: list[int]) -> dict[str, Any]:
         "attributes": {name: row[name] for name in TICKET_ATTRIBUTES},
         "relationships": {
             "user": {"data": {"type": "users", "id": str(row["user_id"])}},
-            "assigned_to": {"data": None if assigned is None else {"type": "users", "id": str(assigned)}},
+            "assigned_to": {
+                "data": None if assigned is None else {"type": "users", "id": str(assigned)}
+            },
             "messages": {"data": [{"type": "ticket_messages", "id": str(i)} for i in messages]},
         },
     }
@@ -258,11 +268,15 @@ class App:
             return 200, await self.update_ticket(int(path.rsplit("/", 1)[1]), orjson.loads(body))
         return 404, b'{"message": "not found", "code": "not_found"}'
 
-    async def _linkage(self, db: Any, ticket_ids: list[int], full: bool) -> tuple[dict[int, list[int]], list[Any]]:
+    async def _linkage(
+        self, db: Any, ticket_ids: list[int], full: bool
+    ) -> tuple[dict[int, list[int]], list[Any]]:
         linkage: dict[int, list[int]] = {i: [] for i in ticket_ids}
         if not ticket_ids:
             return linkage, []
-        lookup = messages_repository._by_ticket_ids if full else messages_repository._ids_by_ticket_ids
+        lookup = (
+            messages_repository._by_ticket_ids if full else messages_repository._ids_by_ticket_ids
+        )
         compiled, size = self.s.lookup(lookup, len(ticket_ids))
         padded = ticket_ids + [ticket_ids[-1]] * (size - len(ticket_ids))
         rows = await db.all(compiled, {f"in_{i}": v for i, v in enumerate(padded)})
@@ -292,7 +306,9 @@ class App:
         host = dict(scope["headers"]).get(b"host", b"").decode()
         path = f"http://{host}/api/v1/admin/tickets"
         last = max(1, -(-total // parsed.per_page))
-        base = f"{path}?{query}&page=" if query and not query.startswith("page=") else f"{path}?page="
+        base = (
+            f"{path}?{query}&page=" if query and not query.startswith("page=") else f"{path}?page="
+        )
         document: dict[str, Any] = {
             "data": [_ticket(row, linkage[row["id"]]) for row in rows],
             "links": {
@@ -313,9 +329,9 @@ class App:
         }
         if include:
             by_id = {u["id"]: u for u in users}
-            document["included"] = [_included("users", by_id[r["user_id"]], USER_ATTRIBUTES) for r in rows] + [
-                _included("ticket_messages", m, MESSAGE_ATTRIBUTES) for m in messages
-            ]
+            document["included"] = [
+                _included("users", by_id[r["user_id"]], USER_ATTRIBUTES) for r in rows
+            ] + [_included("ticket_messages", m, MESSAGE_ATTRIBUTES) for m in messages]
         return orjson.dumps(document)
 
     async def retrieve(self, ticket_id: int) -> bytes:
@@ -364,12 +380,27 @@ class App:
             ticket = await db.one(self.s.ticket_for_update, {"ticket_id": ticket_id})
             await db.one(self.s.user, {"user_id": user_id})
             now = timestamps.now()
-            values = {"ticket_id": ticket_id, "user_id": user_id, "message": body["message"].strip(), "created_at": now, "updated_at": now}
+            values = {
+                "ticket_id": ticket_id,
+                "user_id": user_id,
+                "message": body["message"].strip(),
+                "created_at": now,
+                "updated_at": now,
+            }
             new = await db.one(self.s.insert_message, {f"v_{k}": v for k, v in values.items()})
-            status = settings.owner_reply_status if ticket["user_id"] == user_id else settings.staff_reply_status
+            status = (
+                settings.owner_reply_status
+                if ticket["user_id"] == user_id
+                else settings.staff_reply_status
+            )
             await db.one(
                 self.s.update_status,
-                {"row_id": ticket_id, "v_status": status, "v_status_rank": rank(status, settings.statuses), "v_updated_at": now},
+                {
+                    "row_id": ticket_id,
+                    "v_status": status,
+                    "v_status_rank": rank(status, settings.statuses),
+                    "v_updated_at": now,
+                },
             )
             row = await db.one(self.s.message, {"message_id": new["id"]})
             compiled, _ = self.s.lookup(attachments_repository._by_message_ids, 1)
@@ -399,7 +430,12 @@ class App:
             if current["priority"] != priority:
                 await db.one(
                     self.s.update_priority,
-                    {"row_id": ticket_id, "v_priority": priority, "v_priority_rank": rank(priority, settings.priorities), "v_updated_at": timestamps.now()},
+                    {
+                        "row_id": ticket_id,
+                        "v_priority": priority,
+                        "v_priority_rank": rank(priority, settings.priorities),
+                        "v_updated_at": timestamps.now(),
+                    },
                 )
             row = await db.one(self.s.ticket, {"ticket_id": ticket_id})
             linkage, _ = await self._linkage(db, [ticket_id], False)

@@ -54,11 +54,15 @@ def ensure_wrk() -> str:
     if found:
         return found
     print("installing wrk (Debian package)", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL
+    )
     found = shutil.which("wrk")
     if not found:
         subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL
+        )
         found = shutil.which("wrk")
     assert found, "wrk could not be installed"
     return found
@@ -93,7 +97,9 @@ async def _ticket_count(url: str) -> int:
     try:
         await db.connect()
         async with db.read() as conn:
-            value = await conn.fetch_value(select(row_counts.c.count).where(row_counts.c.name == "tickets"))
+            value = await conn.fetch_value(
+                select(row_counts.c.count).where(row_counts.c.name == "tickets")
+            )
         return int(value or 0)
     except Exception:
         return 0
@@ -159,14 +165,30 @@ def prepare_database(backend: str, tickets: int, data_dir: Path, postgres_admin:
         asyncio.run(create())
         from supportdesk.db import DatabaseUrl
 
-        url = DatabaseUrl.parse(postgres_admin).url.set(database=name).render_as_string(hide_password=False)
+        url = (
+            DatabaseUrl.parse(postgres_admin)
+            .url.set(database=name)
+            .render_as_string(hide_password=False)
+        )
     have = asyncio.run(_ticket_count(url))
     if have < tickets:
-        print(f"seeding {tickets - have} tickets into {backend} (once; later runs reuse it)", flush=True)
+        print(
+            f"seeding {tickets - have} tickets into {backend} (once; later runs reuse it)",
+            flush=True,
+        )
         started = time.monotonic()
         cli("migrate", "--database-url", url)
         subprocess.run(
-            [PYTHON, "-m", "supportdesk", "seed", "--tickets", str(tickets - have), "--database-url", url],
+            [
+                PYTHON,
+                "-m",
+                "supportdesk",
+                "seed",
+                "--tickets",
+                str(tickets - have),
+                "--database-url",
+                url,
+            ],
             check=True,
         )
         print(f"seeded in {time.monotonic() - started:.0f}s", flush=True)
@@ -174,9 +196,18 @@ def prepare_database(backend: str, tickets: int, data_dir: Path, postgres_admin:
 
 
 @contextmanager
-def server(command: list[str], port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def server(
+    command: list[str], port: int, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            cwd=ROOT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -253,7 +284,16 @@ def _lua_string(value: str | None) -> str:
     return "nil" if value is None else json.dumps(value)
 
 
-def drive(wrk: str, port: int, shape: Shape, token: str, tickets: int, users: int, seconds: int, connections: int) -> Figures:
+def drive(
+    wrk: str,
+    port: int,
+    shape: Shape,
+    token: str,
+    tickets: int,
+    users: int,
+    seconds: int,
+    connections: int,
+) -> Figures:
     path = "/api/v1/admin" + shape.path + (f"?{shape.query}" if shape.query else "")
     script = LUA % {
         "tickets": tickets,
@@ -267,7 +307,17 @@ def drive(wrk: str, port: int, shape: Shape, token: str, tickets: int, users: in
         handle.write(script)
     try:
         result = subprocess.run(
-            [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", handle.name, f"http://127.0.0.1:{port}"],
+            [
+                wrk,
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "5s",
+                "-s",
+                handle.name,
+                f"http://127.0.0.1:{port}",
+            ],
             capture_output=True,
             text=True,
             timeout=seconds + 60,
@@ -283,25 +333,76 @@ def drive(wrk: str, port: int, shape: Shape, token: str, tickets: int, users: in
 def run_backend(backend: str, args: argparse.Namespace, wrk: str) -> dict[str, object]:
     pristine = prepare_database(backend, args.tickets, Path(args.data_dir), args.postgres_url)
     url = fresh_copy(backend, pristine, args.postgres_url)
-    token = cli("keys", "create", "--name", "bench", "--all", "--database-url", url).strip().splitlines()[-1]
+    token = (
+        cli("keys", "create", "--name", "bench", "--all", "--database-url", url)
+        .strip()
+        .splitlines()[-1]
+    )
     logs = Path(tempfile.mkdtemp(prefix="supportdesk-bench-"))
     app_port, base_port = free_port(), free_port()
     env = {"SUPPORTDESK_DATABASE_URL": url}
-    app_cmd = [PYTHON, "-m", "supportdesk", "serve", "--port", str(app_port), "--workers", str(args.workers), "--log-level", "warning", "--storage-dir", str(logs / "storage")]
-    base_cmd = [PYTHON, "-m", "uvicorn", "--app-dir", str(HERE), "baseline:create", "--factory", "--port", str(base_port), "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
+    app_cmd = [
+        PYTHON,
+        "-m",
+        "supportdesk",
+        "serve",
+        "--port",
+        str(app_port),
+        "--workers",
+        str(args.workers),
+        "--log-level",
+        "warning",
+        "--storage-dir",
+        str(logs / "storage"),
+    ]
+    base_cmd = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(HERE),
+        "baseline:create",
+        "--factory",
+        "--port",
+        str(base_port),
+        "--workers",
+        str(args.workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     results: dict[str, dict[str, object]] = {}
-    with server(app_cmd, app_port, env, logs / "app.log") as app, server(base_cmd, base_port, {"BENCH_DATABASE_URL": url}, logs / "baseline.log"):
+    with (
+        server(app_cmd, app_port, env, logs / "app.log") as app,
+        server(base_cmd, base_port, {"BENCH_DATABASE_URL": url}, logs / "baseline.log"),
+    ):
         users = int(asyncio.run(_users(url)))
         for shape in SHAPES:
             pair = {}
             for label, port in (("app", app_port), ("baseline", base_port)):
                 drive(wrk, port, shape, token, args.tickets, users, 1, args.connections)  # warm up
-                pair[label] = drive(wrk, port, shape, token, args.tickets, users, args.duration, args.connections)
+                pair[label] = drive(
+                    wrk, port, shape, token, args.tickets, users, args.duration, args.connections
+                )
             results[shape.name] = {k: asdict(v) for k, v in pair.items()}
             app_f, base_f = pair["app"], pair["baseline"]
-            print(f"  {shape.name:28} app {app_f.rps:8.0f} req/s  baseline {base_f.rps:8.0f} req/s", flush=True)
+            print(
+                f"  {shape.name:28} app {app_f.rps:8.0f} req/s  baseline {base_f.rps:8.0f} req/s",
+                flush=True,
+            )
         rss = worker_rss_mb(app.pid)
-    return {"backend": backend, "tickets": args.tickets, "workers": args.workers, "connections": args.connections, "results": results, "rss_mb": rss}
+    return {
+        "backend": backend,
+        "tickets": args.tickets,
+        "workers": args.workers,
+        "connections": args.connections,
+        "results": results,
+        "rss_mb": rss,
+    }
 
 
 async def _users(url: str) -> int:
@@ -314,7 +415,11 @@ async def _users(url: str) -> int:
     await db.connect()
     try:
         async with db.read() as conn:
-            return int(await conn.fetch_value(select(row_counts.c.count).where(row_counts.c.name == "users")))
+            return int(
+                await conn.fetch_value(
+                    select(row_counts.c.count).where(row_counts.c.name == "users")
+                )
+            )
     finally:
         await db.close()
 
@@ -342,14 +447,16 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per request type and server")
+    parser.add_argument(
+        "--duration", type=int, default=10, help="seconds per request type and server"
+    )
     parser.add_argument("--data-dir", default=str(HERE / "data"))
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     wrk = ensure_wrk()
     runs = []
-    for backend in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+    for backend in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
         print(f"== {backend}", flush=True)
         runs.append(run_backend(backend, args, wrk))
     print()

@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from supportdesk import __version__
+from supportdesk import __version__, logs
 from supportdesk.api import router
 from supportdesk.config import Settings
 from supportdesk.db import Database, open_database
 from supportdesk.jsonapi import errors
+from supportdesk.observability import RequestContext
 from supportdesk.ticket_attachments.storage import Storage
 
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.storage = Storage(settings.storage_dir)
     app.include_router(router)
     errors.install(app)
+    app.add_middleware(RequestContext)
 
     @app.get(
         "/health",
@@ -75,4 +77,6 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_environ() -> FastAPI:
     """The factory uvicorn's worker processes call: settings come from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    logs.configure(settings.log_level)
+    return create_app(settings)

@@ -252,9 +252,14 @@ async def _fix_sequences(conn: Conn) -> None:
 
 
 async def _analyze(db: Database) -> None:
-    """Fresh planner statistics after a bulk load."""
-    async with db.transaction() as conn:
-        await conn.execute(text("ANALYZE"))
+    """Fresh planner statistics after a bulk load; on PostgreSQL also VACUUM, which sets the
+    visibility map (index-only scans) and merges the GIN indexes' pending lists (searches)."""
+    if db.dialect == "postgresql":
+        async with db.read() as conn:  # autocommit: VACUUM cannot run in a transaction
+            await conn.execute(text("VACUUM ANALYZE"))
+    else:
+        async with db.transaction() as conn:
+            await conn.execute(text("ANALYZE"))
 
 
 async def seed(db: Database, settings: Settings, plan: Plan, progress: Progress) -> Result:

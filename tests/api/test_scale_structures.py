@@ -70,3 +70,38 @@ async def test_ranks_follow_the_configured_order(client: httpx.AsyncClient, app:
     assert await sync_ranks(app.state.db, reversed_order) is True
     assert await order() == [urgent["id"], low["id"], medium["id"]]
     assert await sync_ranks(app.state.db, reversed_order) is False
+
+
+async def test_deep_pages_read_through_the_deferred_join_agree(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    from supportdesk.db.listing import DEFERRED_JOIN_FROM
+    from supportdesk.seed import Plan, seed
+
+    await seed(
+        app.state.db,
+        app.state.settings,
+        Plan(tickets=1100, messages_per_ticket=0, users=20),
+        lambda *_: None,
+    )
+    for sort, key in (
+        ("-priority", lambda t: (-t["rank"], -t["id"])),
+        ("id", lambda t: (t["id"],)),
+    ):
+        pages = []
+        for page in range(1, 12):
+            response = await client.get(
+                "/tickets",
+                params={
+                    "per_page": "100",
+                    "page": str(page),
+                    "sort": sort,
+                    "fields[tickets]": "priority",
+                },
+            )
+            pages.extend(response.json()["data"])
+        assert DEFERRED_JOIN_FROM <= (11 - 1) * 100  # the last page is a deep one
+        ranks = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
+        rows = [{"id": int(d["id"]), "rank": ranks[d["attributes"]["priority"]]} for d in pages]
+        assert len(rows) == 1100 and len({r["id"] for r in rows}) == 1100
+        assert rows == sorted(rows, key=key)

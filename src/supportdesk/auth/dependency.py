@@ -20,6 +20,7 @@ def authorized(permission: str) -> Callable[[Request], Awaitable[ApiKey]]:
         key = await service.authenticate(
             database(request), request.headers.get("authorization"), address
         )
+        request.state.key_id = key.id
         service.require(key, permission)
         return key
 

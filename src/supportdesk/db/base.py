@@ -101,7 +101,7 @@ class Database(abc.ABC):
 
     @abc.abstractmethod
     def read(self) -> AbstractAsyncContextManager[Conn]:
-        """A read transaction: every statement sees the same snapshot."""
+        """A connection for reads (a read transaction on SQLite, where it costs nothing)."""
 
     @abc.abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Conn]:

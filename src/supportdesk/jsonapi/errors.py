@@ -78,8 +78,12 @@ def _unexpected_error(request: Request, exc: Exception) -> Response:
         request.url.path,
         request_id,
         exc_info=exc,
+        extra={"fields": {"request_id": request_id}},
     )
-    return error_response(500, "internal", "Server error", request_id=request_id)
+    # sent by Starlette's outermost middleware, so the id header is set here
+    return error_response(
+        500, "internal", "Server error", {"X-Request-ID": request_id}, request_id=request_id
+    )
 
 
 def install(app: FastAPI) -> None:
