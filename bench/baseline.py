@@ -63,7 +63,7 @@ class Statements:
         self.user = cache.get(users_repository._GET)
         self.message = cache.get(messages_repository._GET)
         self.lists = {}
-        for name, query in LISTS.items():
+        for query in LISTS.values():
             parsed = parse_list_query(parse_qsl(query), TICKETS, {"tickets": TICKETS})
             page, count, params = tickets_repository.lister.statements(parsed)
             self.lists[query] = (cache.get(page), cache.get(count), params, parsed)

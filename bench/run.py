@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -225,10 +226,8 @@ def server(
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             process.wait()
 
 
@@ -259,8 +258,8 @@ LUA = """
 local tickets, users = %(tickets)d, %(users)d
 local priorities = {"low", "medium", "high", "urgent"}
 local path, body, method = %(path)s, %(body)s, %(method)s
-local headers = {["Authorization"] = "Bearer %(token)s", ["Content-Type"] = "application/json", ["Accept"] = "application/json"}
-local counter = 0
+local headers = {["Authorization"] = "Bearer %(token)s",
+  ["Content-Type"] = "application/json", ["Accept"] = "application/json"}
 setup = function(thread) thread:set("seed", math.random(1, 1000000)) end
 init = function(args) math.randomseed(seed) end
 local function fill(text)
@@ -325,7 +324,7 @@ def drive(
         )
     finally:
         os.unlink(handle.name)
-    line = next(l for l in result.stdout.splitlines() if l.startswith("BENCH "))
+    line = next(out for out in result.stdout.splitlines() if out.startswith("BENCH "))
     requests, duration_us, p50, p99, errors = (int(x) for x in line.split()[1:])
     return Figures(requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, errors, requests)
 
@@ -426,15 +425,17 @@ async def _users(url: str) -> int:
 
 def table(run: dict[str, object]) -> str:
     lines = [
-        f"{run['backend']}: {run['tickets']} tickets, {run['workers']} workers, {run['connections']} connections",
-        f"{'request':28} {'req/s':>8} {'x base':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | {'base req/s':>10} {'p50':>6} {'p99':>6}",
+        f"{run['backend']}: {run['tickets']} tickets, {run['workers']} workers, "
+        f"{run['connections']} connections",
+        f"{'request':28} {'req/s':>8} {'x base':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | "
+        f"{'base req/s':>10} {'p50':>6} {'p99':>6}",
     ]
     for name, pair in run["results"].items():  # type: ignore[attr-defined]
         a, b = pair["app"], pair["baseline"]
         ratio = a["rps"] / b["rps"] if b["rps"] else 0
         lines.append(
-            f"{name:28} {a['rps']:8.0f} {ratio:7.2f} {a['p50_ms']:7.2f} {a['p99_ms']:7.2f} {a['errors']:6d} | "
-            f"{b['rps']:10.0f} {b['p50_ms']:6.2f} {b['p99_ms']:6.2f}"
+            f"{name:28} {a['rps']:8.0f} {ratio:7.2f} {a['p50_ms']:7.2f} {a['p99_ms']:7.2f} "
+            f"{a['errors']:6d} | {b['rps']:10.0f} {b['p50_ms']:6.2f} {b['p99_ms']:6.2f}"
         )
     rss = ", ".join(f"{mb:.0f}" for mb in run["rss_mb"])  # type: ignore[attr-defined]
     lines.append(f"resident memory per worker after the run: {rss} MB")

@@ -8,9 +8,11 @@ SUPPORTDESK_REQUIRE_POSTGRES=1 (set by .ci/run), which turns that skip into a fa
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -19,6 +21,7 @@ import pytest
 from fastapi import FastAPI
 
 from supportdesk.app import create_app, lifespan
+from supportdesk.auth.keys import hash_token
 from supportdesk.auth.service import create_key
 from supportdesk.config import Settings
 from supportdesk.db import DatabaseUrl
@@ -108,10 +111,48 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 KeyFactory = Callable[..., Awaitable[str]]
 
 
+@dataclass
+class Secrets:
+    """What must never appear in a response or a log line: every token a test issued, its
+    stored hash, and any password hash."""
+
+    tokens: list[str] = field(default_factory=list)
+    responses: list[httpx.Response] = field(default_factory=list)
+
+    def forbidden(self) -> list[str]:
+        return [*self.tokens, *(hash_token(t) for t in self.tokens), "$argon2"]
+
+
 @pytest.fixture
-def make_key(app: FastAPI) -> KeyFactory:
+def secrets() -> Secrets:
+    return Secrets()
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(secrets: Secrets, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Runs around every test: all log records at every level, and every response the test
+    clients received, are searched for the test's secrets (issue 5)."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    texts = [
+        text
+        for record in records
+        for text in (record.getMessage(), str(getattr(record, "fields", "")), str(record.exc_text))
+    ]
+    for response in secrets.responses:
+        texts.append(response.text)
+        texts.append(str(response.headers))
+    for secret in secrets.forbidden():
+        for text in texts:
+            assert secret not in text, f"a secret leaked: {secret[:12]}..."
+
+
+@pytest.fixture
+def make_key(app: FastAPI, secrets: Secrets) -> KeyFactory:
     async def make(*permissions: str, allowed_ips: tuple[str, ...] = ()) -> str:
         _, token = await create_key(app.state.db, "test", permissions or ("*",), allowed_ips)
+        secrets.tokens.append(token)
         return token
 
     return make
@@ -122,20 +163,31 @@ async def token(make_key: KeyFactory) -> str:
     return await make_key("*")
 
 
+def _recorder(secrets: Secrets) -> dict[str, list[Callable[[httpx.Response], Awaitable[None]]]]:
+    async def record(response: httpx.Response) -> None:
+        await response.aread()
+        secrets.responses.append(response)
+
+    return {"response": [record]}
+
+
 @pytest.fixture
-async def client(app: FastAPI, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that sends the all-permissions key."""
+async def client(app: FastAPI, token: str, secrets: Secrets) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends the all-permissions key; its responses are checked for leaks."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(
         transport=transport,
         base_url="http://testserver/api/v1/admin",
         headers={"Authorization": f"Bearer {token}"},
+        event_hooks=_recorder(secrets),
     ) as http:
         yield http
 
 
 @pytest.fixture
-async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def anonymous(app: FastAPI, secrets: Secrets) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", event_hooks=_recorder(secrets)
+    ) as http:
         yield http

@@ -36,6 +36,7 @@ MESSAGES = {
     "choice": "The selected {attribute} is invalid.",
     "email": "The {attribute} field must be a valid email address.",
     "date": "The {attribute} field must be a valid date.",
+    "nul": "The {attribute} field must not contain NUL characters.",
 }
 
 
@@ -53,6 +54,10 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "surrogate in string" in str(exc):  # well-formed JSON whose text is not Unicode
+            raise ValidationFailed.field(
+                "body", "The request body contains a lone surrogate, which is not valid text."
+            ) from None
         raise InvalidJson(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise ValidationFailed.field("body", "The request body must be a JSON object.")

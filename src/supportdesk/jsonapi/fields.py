@@ -26,6 +26,8 @@ def _clean(value: Any, nullable: bool) -> str | None:
         raise _error("required")
     if not isinstance(value, str):
         raise _error("string_type")
+    if "\x00" in value:  # PostgreSQL text cannot hold it; refused on both databases
+        raise _error("nul")
     cleaned: str = value.strip()
     if not cleaned:
         if nullable:
@@ -44,6 +46,8 @@ def check_text(
             return None
         if not isinstance(value, str):
             raise _error("string_type") if value is not None else _error("required")
+        if "\x00" in value:
+            raise _error("nul")
         cleaned = value or None
         if cleaned is None and not nullable:
             raise _error("required")

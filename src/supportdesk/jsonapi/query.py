@@ -64,6 +64,8 @@ def _single(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     """The recognised parameters, each at most once (a repeated one is ambiguous: 400)."""
     seen: dict[str, str] = {}
     for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise BadQuery("The query contains a NUL character.")
         recognised = name in _RECOGNISED or _FAMILY.match(name)
         if not recognised:
             if name.startswith(("filter", "fields")):
