@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import _recreate_database, postgres_url
 
 STARTUP_TIMEOUT_S = 30
 
@@ -100,3 +103,13 @@ def serving(tmp_path: Path, database_url: str, *extra: str) -> Iterator[Server]:
 def server(tmp_path: Path) -> Iterator[Server]:
     with serving(tmp_path, f"sqlite:///{tmp_path / 'e2e.db'}") as running:
         yield running
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database (not migrated) on each backend, for tests of whole processes."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    request.getfixturevalue("postgres_database")
+    asyncio.run(_recreate_database("supportdesk_e2e"))
+    return postgres_url("supportdesk_e2e")

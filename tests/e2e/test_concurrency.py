@@ -7,22 +7,11 @@ import asyncio
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import _recreate_database, postgres_url
 from tests.e2e.conftest import serving
 
 WRITES = 300
 CONCURRENCY = 32
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'concurrency.db'}"
-    request.getfixturevalue("postgres_database")
-    asyncio.run(_recreate_database("supportdesk_e2e"))
-    return postgres_url("supportdesk_e2e")
 
 
 async def _storm(base: str, token: str) -> list[int]:
@@ -54,8 +43,8 @@ async def _storm(base: str, token: str) -> list[int]:
         return await asyncio.gather(*(one(n) for n in range(WRITES)))
 
 
-def test_two_workers_concurrent_writes(tmp_path: Path, database_url: str) -> None:
-    with serving(tmp_path, database_url, "--workers", "2") as server:
+def test_two_workers_concurrent_writes(tmp_path: Path, empty_database_url: str) -> None:
+    with serving(tmp_path, empty_database_url, "--workers", "2") as server:
         statuses = asyncio.run(_storm(server.base_url, server.demo_token))
         assert sorted(set(statuses)) == [200, 201], statuses
         created = statuses.count(201)

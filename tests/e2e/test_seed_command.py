@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from supportdesk.db import open_database
 from supportdesk.tables import ticket_messages, tickets, users
-from tests.conftest import _recreate_database, postgres_url
 from tests.e2e.conftest import run_cli
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'seed.db'}"
-    request.getfixturevalue("postgres_database")
-    asyncio.run(_recreate_database("supportdesk_seed_test"))
-    return postgres_url("supportdesk_seed_test")
 
 
 async def census(url: str) -> dict[str, object]:
@@ -60,7 +48,7 @@ async def census(url: str) -> dict[str, object]:
         await db.close()
 
 
-def test_seed(empty_url: str) -> None:
+def test_seed(empty_database_url: str) -> None:
     result = run_cli(
         "seed",
         "--tickets",
@@ -70,11 +58,11 @@ def test_seed(empty_url: str) -> None:
         "--users",
         "50",
         "--database-url",
-        empty_url,
+        empty_database_url,
     )
     assert "seeded 50 users, 600 tickets and 1800 messages" in result.stdout
     assert "tickets (+3 messages each)" in result.stdout
-    facts = asyncio.run(census(empty_url))
+    facts = asyncio.run(census(empty_database_url))
     assert (facts["users"], facts["tickets"], facts["messages"]) == (50, 600, 1800)
     assert facts["staff"] == 5
     assert facts["status"] >= 4 and facts["priority"] == 4 and facts["department"] == 4
@@ -82,9 +70,9 @@ def test_seed(empty_url: str) -> None:
     assert len(facts["lengths"]) > 100  # type: ignore[arg-type]
     assert facts["backwards"] == 0
     # seeding again adds to what is there, and the API can still create rows after it
-    run_cli("seed", "--tickets", "10", "--users", "5", "--database-url", empty_url)
-    assert asyncio.run(census(empty_url))["tickets"] == 610
+    run_cli("seed", "--tickets", "10", "--users", "5", "--database-url", empty_database_url)
+    assert asyncio.run(census(empty_database_url))["tickets"] == 610
     created = run_cli(
-        "users", "create", "--email", "after-seed@example.com", "--database-url", empty_url
+        "users", "create", "--email", "after-seed@example.com", "--database-url", empty_database_url
     )
     assert int(created.stdout.strip()) == 56
