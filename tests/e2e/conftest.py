@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -51,29 +53,25 @@ class Server:
     database_path: Path
     demo_token: str
     output: Path
+    process: subprocess.Popen[bytes]
 
 
 @contextmanager
-def serving(tmp_path: Path, database_url: str, *extra: str) -> Iterator[Server]:
-    """`supportdesk serve` on a free port until the block ends; the process is always stopped."""
+def serving(
+    tmp_path: Path, database_url: str, *extra: str, token: str | None = None
+) -> Iterator[Server]:
+    """`supportdesk serve` on a free port until the block ends; the whole process group
+    (master and workers) is always stopped. On a database that has keys already, pass the
+    `token` to use: serve prints a demo key only on an empty one."""
     port = free_port()
-    output = tmp_path / "serve.log"
+    output = tmp_path / f"serve-{port}.log"
+    command = [
+        sys.executable, "-m", "supportdesk", "serve", "--port", str(port),
+        "--database-url", database_url, "--storage-dir", str(tmp_path / "storage"), *extra,
+    ]  # fmt: skip
     with output.open("w") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "supportdesk",
-                "serve",
-                "--port",
-                str(port),
-                "--database-url",
-                database_url,
-                "--storage-dir",
-                str(tmp_path / "storage"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -87,16 +85,25 @@ def serving(tmp_path: Path, database_url: str, *extra: str) -> Iterator[Server]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"server did not start: {output.read_text()}")
             time.sleep(0.1)
-        demo = next(line for line in output.read_text().splitlines() if "Bearer" in line)
+        if token is None:
+            demo = next(line for line in output.read_text().splitlines() if "Bearer" in line)
+            token = demo.split("Bearer ")[1].strip()
         path = Path(database_url.removeprefix("sqlite:///"))
-        yield Server(base, database_url, path, demo.split("Bearer ")[1].strip(), output)
+        yield Server(base, database_url, path, token, output, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal the server's process group and wait for it (SIGKILL if it lingers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @pytest.fixture
