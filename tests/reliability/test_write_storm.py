@@ -86,7 +86,7 @@ def check_files(storage_dir: Path, found: dict[str, object], acked: Acknowledged
     for attachment_id, content in acked.attachments.items():
         stored_name, size = files[attachment_id]
         path = storage.locate(stored_name)
-        assert path is not None and path.read_bytes() == content
+        assert path is not None and path.read_bytes() == content and size == len(content)
     on_disk = (
         {p.name for p in storage.files.rglob("*") if p.is_file()}
         if storage.files.exists()
