@@ -37,7 +37,8 @@ _UNAVAILABLE = (
     TimeoutError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
+    # the server shutting down or restarting: 57P01..57P03
+    asyncpg.exceptions.OperatorInterventionError,
 )
 
 
