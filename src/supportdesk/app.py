@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from supportdesk import __version__, logs
 from supportdesk.api import router
+from supportdesk.auth.ratelimit import open_limiter
 from supportdesk.config import Settings
 from supportdesk.db import Database, open_database
 from supportdesk.jsonapi import errors
@@ -25,9 +26,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db = open_database(settings.database_url, server=True)
     await db.connect()
     app.state.db = db
+    app.state.limiter = open_limiter(
+        settings.redis_url, settings.storage_dir, settings.rate_limit_per_minute
+    )
     try:
         yield
     finally:
+        await app.state.limiter.counter.close()
         await db.close()
 
 

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     staff_reply_status: str = "replied"
     closed_status: str = "closed"
     log_level: str = "info"
+    # requests per minute per API key (0: no limit); a key's own limit overrides it
+    rate_limit_per_minute: int = Field(6000, ge=0)
+    # a shared store for rate limits across instances; without it, across this host's workers
+    redis_url: str | None = None
 
     @field_validator("statuses", "priorities", "departments", mode="before")
     @classmethod
@@ -70,5 +74,7 @@ class Settings(BaseSettings):
     def to_environ(self) -> None:
         """Publish these settings as environment variables, for the server's worker processes."""
         for name, value in self.model_dump().items():
+            if value is None:
+                continue
             text = ",".join(value) if isinstance(value, tuple) else str(value)
             os.environ[f"SUPPORTDESK_{name.upper()}"] = text

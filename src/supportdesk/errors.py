@@ -83,6 +83,11 @@ class ValidationFailed(SupportdeskError):
         return cls({field: [message]})
 
 
+class TooManyRequests(SupportdeskError):
+    status = 429
+    code = "rate_limited"
+
+
 class DatabaseUnavailable(SupportdeskError):
     status = 503
     code = "database_unavailable"

@@ -1,4 +1,4 @@
-"""Request ids and access logs (issue 5).
+"""Request ids, access logs and the headers other layers leave for the response (issue 5).
 
 Every response carries `X-Request-ID`: the client's own when it sent a sane one (1-128
 characters of letters, digits, `.`, `_`, `-`), a new random one otherwise. Every request leaves
@@ -33,7 +33,9 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 class RequestContext:
-    """Pure ASGI middleware: request id in, request id out, one access log record."""
+    """Pure ASGI middleware: request id in, request id out, one access log record. Headers a
+    dependency put in `request.state.response_headers` (the rate limit's) are added to the
+    response, whatever Response object the route returned."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -52,8 +54,10 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                extra = [(b"x-request-id", request_id.encode())]
+                for name, value in state.get("response_headers", {}).items():
+                    extra.append((name.lower().encode(), value.encode()))
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         try:

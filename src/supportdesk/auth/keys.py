@@ -53,6 +53,7 @@ class ApiKey:
     name: str
     permissions: frozenset[str]
     networks: tuple[Network, ...]
+    rate_limit: int | None = None
 
     def allows(self, permission: str) -> bool:
         return ALL in self.permissions or permission in self.permissions

@@ -23,6 +23,7 @@ _INSERT = (
         permissions=bindparam("permissions"),
         allowed_ips=bindparam("allowed_ips"),
         enabled=bindparam("enabled"),
+        rate_limit=bindparam("rate_limit"),
         created_at=bindparam("now"),
         updated_at=bindparam("now"),
     )
@@ -47,6 +48,7 @@ def to_key(row: Row) -> ApiKey:
         name=row["name"],
         permissions=frozenset(json.loads(row["permissions"])),
         networks=tuple(parse_network(text) for text in json.loads(row["allowed_ips"])),
+        rate_limit=row["rate_limit"],
     )
 
 
@@ -63,7 +65,12 @@ async def list_all(conn: Conn) -> list[Row]:
 
 
 async def create(
-    conn: Conn, name: str, token_hash: str, permissions: Sequence[str], allowed_ips: Sequence[str]
+    conn: Conn,
+    name: str,
+    token_hash: str,
+    permissions: Sequence[str],
+    allowed_ips: Sequence[str],
+    rate_limit: int | None = None,
 ) -> int:
     key_id: int = await conn.fetch_value(
         _INSERT,
@@ -73,6 +80,7 @@ async def create(
             "permissions": json.dumps(sorted(set(permissions))),
             "allowed_ips": json.dumps(list(allowed_ips)),
             "enabled": True,
+            "rate_limit": rate_limit,
             "now": timestamps.now(),
         },
     )

@@ -57,7 +57,11 @@ def require(key: ApiKey, permission: str) -> None:
 
 
 async def create_key(
-    db: Database, name: str, permissions: Sequence[str], allowed_ips: Sequence[str]
+    db: Database,
+    name: str,
+    permissions: Sequence[str],
+    allowed_ips: Sequence[str],
+    rate_limit: int | None = None,
 ) -> tuple[int, str]:
     """A new key; returns its id and the token, which is not stored and cannot be shown again.
     ValueError for an unknown permission or a malformed address."""
@@ -65,7 +69,11 @@ async def create_key(
     networks = [str(parse_network(ip)) for ip in allowed_ips]
     if not name.strip():
         raise ValueError("a key needs a name")
+    if rate_limit is not None and rate_limit < 0:
+        raise ValueError("a rate limit is a number of requests per minute, 0 for none")
     token = new_token()
     async with db.transaction() as conn:
-        key_id = await repository.create(conn, name.strip(), hash_token(token), perms, networks)
+        key_id = await repository.create(
+            conn, name.strip(), hash_token(token), perms, networks, rate_limit
+        )
     return key_id, token

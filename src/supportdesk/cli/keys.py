@@ -35,6 +35,12 @@ def create(
     allow_ip: list[str] = typer.Option(
         [], "--allow-ip", help="Repeatable: an address or CIDR range allowed to use the key"
     ),
+    rate_limit: int | None = typer.Option(
+        None,
+        "--rate-limit",
+        min=0,
+        help="Requests per minute for this key; 0 for none [the server's default, 6000]",
+    ),
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Create a key. The token is printed once, alone on the last line."""
@@ -44,7 +50,7 @@ def create(
     settings = load_settings(database_url=database_url)
 
     async def action(db: Database) -> tuple[int, str]:
-        return await create_key(db, name, permissions, allow_ip)
+        return await create_key(db, name, permissions, allow_ip, rate_limit)
 
     try:
         key_id, token = run_with_db(settings, action)
@@ -64,13 +70,16 @@ def list_keys(database_url: str | None = DatabaseOption) -> None:
             return await repository.list_all(conn)
 
     rows = run_with_db(settings, action)
-    table = Table("id", "name", "permissions", "allowed ips", "enabled", "last used", "created")
+    table = Table(
+        "id", "name", "permissions", "allowed ips", "rate limit", "enabled", "last used", "created"
+    )
     for row in rows:
         table.add_row(
             str(row["id"]),
             row["name"],
             ", ".join(json.loads(row["permissions"])),
             ", ".join(json.loads(row["allowed_ips"])) or "any",
+            "default" if row["rate_limit"] is None else str(row["rate_limit"] or "none"),
             "yes" if row["enabled"] else "no",
             row["last_used_at"] or "never",
             row["created_at"],

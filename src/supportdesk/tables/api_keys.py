@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, Column, String, Table, Text, true
+from sqlalchemy import Boolean, Column, Integer, String, Table, Text, true
 
 from supportdesk.tables.base import Timestamp, id_column, metadata, timestamp_columns
 
@@ -14,6 +14,8 @@ api_keys = Table(
     Column("allowed_ips", Text, nullable=False),
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("last_used_at", Timestamp, nullable=True),
+    # requests per minute; NULL: the server's default, 0: no limit
+    Column("rate_limit", Integer, nullable=True),
     *timestamp_columns(),
     sqlite_autoincrement=True,
 )
