@@ -72,6 +72,8 @@ def run_with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) 
         raise typer.Exit(1) from None
     except SupportdeskError as exc:
         fail(exc.message, 1)
+    except Exception as exc:  # one line, not a traceback: most often a schema behind the code
+        fail(f"{type(exc).__name__}: {exc} (is the database migrated? supportdesk migrate)", 1)
 
 
 def migrate(settings: Settings) -> None:
