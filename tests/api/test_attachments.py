@@ -34,7 +34,9 @@ def settings(database_url: str, storage_dir: Path) -> Settings:
 
 
 def stored_files(storage_dir: Path) -> list[Path]:
-    return sorted(p for p in storage_dir.rglob("*") if p.is_file())
+    """Attachment files, stored or pending (the folder also holds the rate-limit counts)."""
+    folders = [storage_dir / "files", storage_dir / "pending"]
+    return sorted(p for folder in folders for p in folder.rglob("*") if p.is_file())
 
 
 @pytest.fixture
