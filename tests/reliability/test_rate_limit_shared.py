@@ -36,6 +36,14 @@ async def fire(urls: list[str], token: str, count: int) -> list[int]:
     return [r.status_code for r in responses]
 
 
+def limited_key(url: str) -> str:
+    """A key limited to LIMIT requests a minute, made with the CLI."""
+    created = run_cli(
+        "keys", "create", "--name", "rl", "--all", "--rate-limit", str(LIMIT), "--database-url", url
+    )
+    return created.stdout.strip().splitlines()[-1]
+
+
 def settle_window() -> None:
     left = WINDOW_S - time.time() % WINDOW_S
     if left < 10:
@@ -45,18 +53,7 @@ def settle_window() -> None:
 def test_limit_across_two_workers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'rl.db'}"
     with serving(tmp_path, url, "--workers", "2") as server:
-        created = run_cli(
-            "keys",
-            "create",
-            "--name",
-            "rl",
-            "--all",
-            "--rate-limit",
-            str(LIMIT),
-            "--database-url",
-            url,
-        )
-        token = created.stdout.strip().splitlines()[-1]
+        token = limited_key(url)
         settle_window()
         statuses = asyncio.run(fire([server.base_url], token, LIMIT + 30))
     assert statuses.count(200) == LIMIT and statuses.count(429) == 30
@@ -75,18 +72,7 @@ def test_limit_across_two_instances_through_redis(
     first_dir.mkdir()
     second_dir.mkdir()
     with serving(first_dir, url) as one:
-        created = run_cli(
-            "keys",
-            "create",
-            "--name",
-            "rl",
-            "--all",
-            "--rate-limit",
-            str(LIMIT),
-            "--database-url",
-            url,
-        )
-        token = created.stdout.strip().splitlines()[-1]
+        token = limited_key(url)
         with serving(second_dir, url, token=token) as two:
             settle_window()
             statuses = asyncio.run(fire([one.base_url, two.base_url], token, LIMIT + 30))
