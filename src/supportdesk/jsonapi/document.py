@@ -113,11 +113,12 @@ def render_one(
 
 def page_url(request: Request, page: int) -> str:
     """The request's own URL with only `page` changed: filters, sorts, includes and `per_page`
-    carry over, unlike Paymenter's links."""
+    carry over, unlike Paymenter's links. Brackets are percent-encoded (`filter%5Bstatus%5D`),
+    as a URI requires."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
     params.append(("page", str(page)))
     base = str(request.url.replace(query=""))
-    return f"{base}?{urlencode(params, safe='[],')}"
+    return f"{base}?{urlencode(params, safe=',')}"
 
 
 def render_page(

@@ -4,6 +4,7 @@ validation errors, Starlette's 404/405 for unknown routes, and every unexpected 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -65,9 +66,21 @@ def _http_error(request: Request, exc: Exception) -> Response:
         message = f"The route {request.url.path} could not be found."
     elif exc.status_code == 405:
         message = f"The {request.method} method is not supported for route {request.url.path}."
+        allowed = _allowed_methods(request)
+        return error_response(405, code, message, headers={"Allow": ", ".join(allowed)})
     else:
         message = str(exc.detail)
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at this path (Starlette's own 405 names only the first
+    matching route's methods)."""
+    path = request.url.path
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            return [m.upper() for m in ("get", "post", "put", "patch", "delete") if m in operations]
+    return []
 
 
 def _unexpected_error(request: Request, exc: Exception) -> Response:

@@ -3,14 +3,15 @@ exactly the filters, sorts, includes and fields the parser accepts, and every er
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
 from supportdesk.jsonapi.document import MEDIA_TYPE
 from supportdesk.jsonapi.query import DEFAULT_PER_PAGE, MAX_PER_PAGE
-from supportdesk.jsonapi.spec import ResourceSpec
+from supportdesk.jsonapi.spec import FilterKind, ResourceSpec
 
 _ERROR = {
     "type": "object",
@@ -101,6 +102,12 @@ def one(
     return {status: _content(schema, f"One {spec.type} resource")}
 
 
+def data(schema: dict[str, Any], description: str) -> dict[int | str, Any]:
+    """A 200 document whose `data` has this schema (resources without a table)."""
+    document = {"type": "object", "required": ["data"], "properties": {"data": schema}}
+    return {200: _content(document, description)}
+
+
 def many(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[int | str, Any]:
     link = {"type": ["string", "null"], "format": "uri"}
     nullable_int = {"type": ["integer", "null"]}
@@ -162,6 +169,26 @@ def resource_parameters(
             _param(f"fields[{type_}]", f"Sparse fieldset of `{type_}`: " + ", ".join(names))
         )
     return params
+
+
+_ID = r"[1-9][0-9]{0,17}"
+_NO_NUL = r"^[^\x00]*$"
+_FILTER_SCHEMAS: dict[FilterKind, dict[str, Any]] = {
+    FilterKind.INTS: {"type": "string", "pattern": f"^{_ID}(,{_ID}){{0,99}}$"},
+    FilterKind.INTS_OR_NULL: {"type": "string", "pattern": f"^(null|{_ID}(,{_ID}){{0,99}})?$"},
+    FilterKind.STRINGS: {"type": "string", "pattern": r"^[^,\x00]*(,[^,\x00]*){0,99}$"},
+    FilterKind.TEXT: {"type": "string", "pattern": _NO_NUL},
+    FilterKind.TIMESTAMP: {
+        "type": "string",
+        "pattern": r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$",
+    },
+}
+
+
+def _names_pattern(names: Sequence[str], prefix: str = "") -> dict[str, Any]:
+    """A comma-separated list of these names (each may carry `prefix`), or nothing."""
+    one = f"{prefix}({'|'.join(re.escape(n) for n in names)})"
+    return {"type": "string", "pattern": f"^({one}(,{one})*)?$"}
 
 
 def list_parameters(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> list[dict[str, Any]]:

@@ -26,6 +26,18 @@ router = APIRouter(tags=["tickets"])
 # Every type a tickets document can hold, for `fields[...]`.
 SPECS = {s.type: s for s in (TICKETS, USERS, TICKET_MESSAGES)}
 _ID = "/tickets/{ticket_id}"
+_LIST = {"type": "array", "items": {"type": "string"}}
+_SETTINGS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"const": "ticket_settings"},
+        "id": {"const": "current"},
+        "attributes": {
+            "type": "object",
+            "properties": {"statuses": _LIST, "priorities": _LIST, "departments": _LIST},
+        },
+    },
+}
 
 
 @router.get(
@@ -123,7 +135,7 @@ async def delete_ticket(
 @router.get(
     "/ticket-settings",
     summary="The configured statuses, priorities and departments",
-    responses=openapi.errors(),
+    responses={**openapi.data(_SETTINGS_SCHEMA, "The ticket settings"), **openapi.errors()},
 )
 async def ticket_settings(
     request: Request, _: Annotated[ApiKey, Depends(authorized("tickets.view"))]

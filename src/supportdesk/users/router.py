@@ -135,7 +135,10 @@ async def delete_user(
 @router.get(
     "/roles",
     summary="List roles",
-    responses={200: {"description": "Every role"}, **openapi.errors()},
+    responses={
+        **openapi.data({"type": "array", "items": openapi.resource_schema(ROLES)}, "Every role"),
+        **openapi.errors(),
+    },
 )
 async def list_roles(
     request: Request, _: Annotated[ApiKey, Depends(authorized("users.view"))]
