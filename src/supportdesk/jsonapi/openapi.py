@@ -153,20 +153,24 @@ def resource_parameters(
 ) -> list[dict[str, Any]]:
     params = []
     if spec.includes:
+        permissions = ", ".join(
+            f"`{name}` (needs {spec.relationship(name).permission})" for name in spec.includes
+        )
         params.append(
             _param(
                 "include",
-                "Comma-separated related resources: "
-                + ", ".join(
-                    f"`{name}` (needs {spec.relationship(name).permission})"
-                    for name in spec.includes
-                ),
+                f"Comma-separated related resources: {permissions}",
+                _names_pattern(spec.includes),
             )
         )
     for type_, other in specs.items():
         names = [*other.attribute_names, *(rel.name for rel in other.relationships)]
         params.append(
-            _param(f"fields[{type_}]", f"Sparse fieldset of `{type_}`: " + ", ".join(names))
+            _param(
+                f"fields[{type_}]",
+                f"Sparse fieldset of `{type_}`: " + ", ".join(names),
+                _names_pattern(names),
+            )
         )
     return params
 

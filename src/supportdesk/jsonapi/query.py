@@ -138,6 +138,8 @@ def _parse_filter_value(name: str, kind: FilterKind, value: str) -> Any:
     if kind is FilterKind.TEXT:
         return value.strip()
     if kind is FilterKind.TIMESTAMP:
+        if not value.strip():
+            return ""  # like every empty filter: no condition
         try:
             return timestamps.parse(value)
         except ValueError:
