@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from supportdesk import timestamps
-from supportdesk.auth.keys import ApiKey, parse_network
+from supportdesk.auth.keys import ApiKey, Network, parse_network
 from supportdesk.db import Conn, Row
 from supportdesk.tables import api_keys
 
@@ -42,12 +43,21 @@ _SET_ENABLED = (
 _DELETE = delete(api_keys).where(api_keys.c.id == bindparam("key_id"))
 
 
+@lru_cache(maxsize=1024)
+def _parse(permissions: str, allowed_ips: str) -> tuple[frozenset[str], tuple[Network, ...]]:
+    """Permission and address lists of a key row, parsed once per distinct text (every request
+    authenticates; a key's lists rarely change, and a changed text is simply a new entry)."""
+    networks = tuple(parse_network(text) for text in json.loads(allowed_ips))
+    return frozenset(json.loads(permissions)), networks
+
+
 def to_key(row: Row) -> ApiKey:
+    permissions, networks = _parse(row["permissions"], row["allowed_ips"])
     return ApiKey(
         id=row["id"],
         name=row["name"],
-        permissions=frozenset(json.loads(row["permissions"])),
-        networks=tuple(parse_network(text) for text in json.loads(row["allowed_ips"])),
+        permissions=permissions,
+        networks=networks,
         rate_limit=row["rate_limit"],
     )
 
