@@ -36,10 +36,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PYTHON = sys.executable
 
-TARGET_RATIO = 0.35
-TARGET_P99_MS = 30.0
-TARGET_RSS_MB = 150.0
-
 
 @dataclass
 class Figures:

@@ -18,10 +18,6 @@ class Shape:
     # JSON body; `{ticket}`, `{user}` and `{priority}` are filled in per request
     body: str | None = None
 
-    @property
-    def writes(self) -> bool:
-        return self.method != "GET"
-
 
 LISTS = {
     "list page 1": "",
