@@ -10,8 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from supportdesk import __version__, logs
-from supportdesk.api import router
+from supportdesk import __version__, api, logs
 from supportdesk.auth.ratelimit import open_limiter
 from supportdesk.config import Settings
 from supportdesk.db import Database, open_database
@@ -58,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.storage = Storage(settings.storage_dir)
-    app.include_router(router)
+    api.install(app)
     errors.install(app)
     app.add_middleware(RequestContext)
 

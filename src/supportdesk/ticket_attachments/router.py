@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -13,9 +13,10 @@ from supportdesk.auth.keys import ApiKey
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import database, storage
+from supportdesk.routing import admin_router
 from supportdesk.ticket_attachments import service
 
-router = APIRouter(tags=["ticket messages"])
+router = admin_router("ticket messages")
 
 
 @router.get(

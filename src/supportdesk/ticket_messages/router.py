@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +24,7 @@ from supportdesk.jsonapi.requests import (
     settings,
     storage,
 )
+from supportdesk.routing import admin_router
 from supportdesk.ticket_attachments.resource import TICKET_ATTACHMENTS
 from supportdesk.ticket_attachments.service import FILE_FIELDS
 from supportdesk.ticket_messages import service
@@ -32,7 +33,7 @@ from supportdesk.ticket_messages.schemas import MessageCreate, MessageUpdate
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.users.resource import USERS
 
-router = APIRouter(tags=["ticket messages"])
+router = admin_router("ticket messages")
 
 SPECS = {s.type: s for s in (TICKET_MESSAGES, TICKETS, USERS, TICKET_ATTACHMENTS)}
 _ID = "/ticket-messages/{message_id}"

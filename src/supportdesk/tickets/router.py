@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,13 +15,14 @@ from supportdesk.jsonapi.body import read_body
 from supportdesk.jsonapi.document import no_content, render_data, render_one, render_page
 from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import database, list_query, resource_query, settings, storage
+from supportdesk.routing import admin_router
 from supportdesk.ticket_messages.resource import TICKET_MESSAGES
 from supportdesk.tickets import service
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.tickets.schemas import TicketCreate, TicketUpdate
 from supportdesk.users.resource import USERS
 
-router = APIRouter(tags=["tickets"])
+router = admin_router("tickets")
 
 # Every type a tickets document can hold, for `fields[...]`.
 SPECS = {s.type: s for s in (TICKETS, USERS, TICKET_MESSAGES)}

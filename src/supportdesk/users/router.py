@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,12 +16,13 @@ from supportdesk.jsonapi.body import read_body
 from supportdesk.jsonapi.document import no_content, render_list, render_one, render_page
 from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import database, list_query, resource_query, settings, storage
+from supportdesk.routing import admin_router
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.users import service
 from supportdesk.users.resource import ROLES, USERS
 from supportdesk.users.schemas import UserCreate, UserUpdate
 
-router = APIRouter(tags=["users"])
+router = admin_router("users")
 
 SPECS = {s.type: s for s in (USERS, TICKETS, ROLES)}
 _ID = "/users/{user_id}"
