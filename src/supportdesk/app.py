@@ -46,6 +46,9 @@ def create_app(settings: Settings) -> FastAPI:
             "errors are `{message, code, errors?}`."
         ),
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry hooks look up the global providers on every request;
+        # supportdesk configures none (its telemetry is the access log and request ids).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # a trailing slash is a 404 in the error shape, never a redirect
         redirect_slashes=False,
         openapi_tags=[

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from supportdesk.auth.dependency import authorized
-from supportdesk.auth.keys import ApiKey
+from supportdesk.auth.guard import authorize
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import database, storage
@@ -34,11 +30,8 @@ router = admin_router("ticket messages")
         **openapi.errors(404),
     },
 )
-async def download(
-    request: Request,
-    attachment_id: str,
-    _: Annotated[ApiKey, Depends(authorized("ticket_messages.view"))],
-) -> Response:
+async def download(request: Request, attachment_id: str) -> Response:
+    await authorize(request, "ticket_messages.view")
     found = parse_id(attachment_id, "ticket_attachments")
     row, path = await service.for_download(database(request), storage(request), found)
     return FileResponse(

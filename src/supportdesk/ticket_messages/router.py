@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from supportdesk.auth.dependency import authorized
-from supportdesk.auth.keys import ApiKey
+from supportdesk.auth.guard import authorize
 from supportdesk.config import Settings
 from supportdesk.errors import UnsupportedMediaType
 from supportdesk.jsonapi import openapi
@@ -56,9 +54,8 @@ async def _files(request: Request, config: Settings) -> tuple[dict[str, Any], li
     responses={**openapi.many(TICKET_MESSAGES, SPECS), **openapi.errors(400, 422)},
     openapi_extra={"parameters": openapi.list_parameters(TICKET_MESSAGES, SPECS)},
 )
-async def list_messages(
-    request: Request, key: Annotated[ApiKey, Depends(authorized("ticket_messages.view"))]
-) -> Response:
+async def list_messages(request: Request) -> Response:
+    key = await authorize(request, "ticket_messages.view")
     query = list_query(request, key, TICKET_MESSAGES, SPECS)
     rows, total, related = await service.list_messages(database(request), query)
     return render_page(TICKET_MESSAGES, rows, total, related, query, request)
@@ -82,9 +79,8 @@ async def list_messages(
         "parameters": openapi.resource_parameters(TICKET_MESSAGES, SPECS),
     },
 )
-async def create_message(
-    request: Request, key: Annotated[ApiKey, Depends(authorized("ticket_messages.create"))]
-) -> Response:
+async def create_message(request: Request) -> Response:
+    key = await authorize(request, "ticket_messages.create")
     query = resource_query(request, key, TICKET_MESSAGES, SPECS)
     config = settings(request)
     files: list[UploadFile] = []
@@ -106,11 +102,8 @@ async def create_message(
     responses={**openapi.one(TICKET_MESSAGES, SPECS), **openapi.errors(400, 404)},
     openapi_extra={"parameters": openapi.resource_parameters(TICKET_MESSAGES, SPECS)},
 )
-async def get_message(
-    request: Request,
-    message_id: str,
-    key: Annotated[ApiKey, Depends(authorized("ticket_messages.view"))],
-) -> Response:
+async def get_message(request: Request, message_id: str) -> Response:
+    key = await authorize(request, "ticket_messages.view")
     query = resource_query(request, key, TICKET_MESSAGES, SPECS)
     found = parse_id(message_id, "ticket_messages")
     row, related = await service.get_message(database(request), found, query)
@@ -132,11 +125,8 @@ _UPDATE: dict[str, Any] = {
 
 @router.put(_ID, operation_id="update_message_put", **_UPDATE)
 @router.patch(_ID, operation_id="update_message_patch", **_UPDATE)
-async def update_message(
-    request: Request,
-    message_id: str,
-    key: Annotated[ApiKey, Depends(authorized("ticket_messages.update"))],
-) -> Response:
+async def update_message(request: Request, message_id: str) -> Response:
+    key = await authorize(request, "ticket_messages.update")
     query = resource_query(request, key, TICKET_MESSAGES, SPECS)
     config = settings(request)
     found = parse_id(message_id, "ticket_messages")
@@ -152,11 +142,8 @@ async def update_message(
     response_class=Response,
     responses=openapi.errors(404),
 )
-async def delete_message(
-    request: Request,
-    message_id: str,
-    _: Annotated[ApiKey, Depends(authorized("ticket_messages.delete"))],
-) -> Response:
+async def delete_message(request: Request, message_id: str) -> Response:
+    await authorize(request, "ticket_messages.delete")
     found = parse_id(message_id, "ticket_messages")
     await service.delete_message(database(request), storage(request), found)
     return no_content()
@@ -177,11 +164,8 @@ async def delete_message(
         }
     },
 )
-async def add_attachments(
-    request: Request,
-    message_id: str,
-    _: Annotated[ApiKey, Depends(authorized("ticket_messages.create"))],
-) -> Response:
+async def add_attachments(request: Request, message_id: str) -> Response:
+    await authorize(request, "ticket_messages.create")
     config = settings(request)
     found = parse_id(message_id, "ticket_messages")
     if not is_multipart(request):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from supportdesk.auth.dependency import authorized
-from supportdesk.auth.keys import ApiKey
+from supportdesk.auth.guard import authorize
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body
 from supportdesk.jsonapi.document import no_content, render_data, render_one, render_page
@@ -47,9 +45,8 @@ _SETTINGS_SCHEMA = {
     responses={**openapi.many(TICKETS, SPECS), **openapi.errors(400, 422)},
     openapi_extra={"parameters": openapi.list_parameters(TICKETS, SPECS)},
 )
-async def list_tickets(
-    request: Request, key: Annotated[ApiKey, Depends(authorized("tickets.view"))]
-) -> Response:
+async def list_tickets(request: Request) -> Response:
+    key = await authorize(request, "tickets.view")
     query = list_query(request, key, TICKETS, SPECS)
     rows, total, related = await service.list_tickets(database(request), settings(request), query)
     return render_page(TICKETS, rows, total, related, query, request)
@@ -65,9 +62,8 @@ async def list_tickets(
         "parameters": openapi.resource_parameters(TICKETS, SPECS),
     },
 )
-async def create_ticket(
-    request: Request, key: Annotated[ApiKey, Depends(authorized("tickets.create"))]
-) -> Response:
+async def create_ticket(request: Request) -> Response:
+    key = await authorize(request, "tickets.create")
     query = resource_query(request, key, TICKETS, SPECS)
     config = settings(request)
     data = await read_body(
@@ -84,9 +80,8 @@ async def create_ticket(
     responses={**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404)},
     openapi_extra={"parameters": openapi.resource_parameters(TICKETS, SPECS)},
 )
-async def get_ticket(
-    request: Request, ticket_id: str, key: Annotated[ApiKey, Depends(authorized("tickets.view"))]
-) -> Response:
+async def get_ticket(request: Request, ticket_id: str) -> Response:
+    key = await authorize(request, "tickets.view")
     query = resource_query(request, key, TICKETS, SPECS)
     row, related = await service.get_ticket(
         database(request), parse_id(ticket_id, "tickets"), query
@@ -106,9 +101,8 @@ _UPDATE: dict[str, Any] = {
 
 @router.put(_ID, operation_id="update_ticket_put", **_UPDATE)
 @router.patch(_ID, operation_id="update_ticket_patch", **_UPDATE)
-async def update_ticket(
-    request: Request, ticket_id: str, key: Annotated[ApiKey, Depends(authorized("tickets.update"))]
-) -> Response:
+async def update_ticket(request: Request, ticket_id: str) -> Response:
+    key = await authorize(request, "tickets.update")
     query = resource_query(request, key, TICKETS, SPECS)
     config = settings(request)
     found = parse_id(ticket_id, "tickets")
@@ -126,9 +120,8 @@ async def update_ticket(
     response_class=Response,
     responses=openapi.errors(404),
 )
-async def delete_ticket(
-    request: Request, ticket_id: str, _: Annotated[ApiKey, Depends(authorized("tickets.delete"))]
-) -> Response:
+async def delete_ticket(request: Request, ticket_id: str) -> Response:
+    await authorize(request, "tickets.delete")
     await service.delete_ticket(database(request), storage(request), parse_id(ticket_id, "tickets"))
     return no_content()
 
@@ -138,7 +131,6 @@ async def delete_ticket(
     summary="The configured statuses, priorities and departments",
     responses={**openapi.data(_SETTINGS_SCHEMA, "The ticket settings"), **openapi.errors()},
 )
-async def ticket_settings(
-    request: Request, _: Annotated[ApiKey, Depends(authorized("tickets.view"))]
-) -> Response:
+async def ticket_settings(request: Request) -> Response:
+    await authorize(request, "tickets.view")
     return render_data("ticket_settings", "current", service.ticket_settings(settings(request)))

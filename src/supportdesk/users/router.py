@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from supportdesk.auth.dependency import authorized
-from supportdesk.auth.keys import ApiKey
+from supportdesk.auth.guard import authorize
 from supportdesk.errors import BadQuery
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body
@@ -34,9 +32,8 @@ _ID = "/users/{user_id}"
     responses={**openapi.many(USERS, SPECS), **openapi.errors(400, 422)},
     openapi_extra={"parameters": openapi.list_parameters(USERS, SPECS)},
 )
-async def list_users(
-    request: Request, key: Annotated[ApiKey, Depends(authorized("users.view"))]
-) -> Response:
+async def list_users(request: Request) -> Response:
+    key = await authorize(request, "users.view")
     query = list_query(request, key, USERS, SPECS)
     rows, total, related = await service.list_users(database(request), query)
     return render_page(USERS, rows, total, related, query, request)
@@ -52,9 +49,8 @@ async def list_users(
         "parameters": openapi.resource_parameters(USERS, SPECS),
     },
 )
-async def create_user(
-    request: Request, key: Annotated[ApiKey, Depends(authorized("users.create"))]
-) -> Response:
+async def create_user(request: Request) -> Response:
+    key = await authorize(request, "users.create")
     query = resource_query(request, key, USERS, SPECS)
     data = await read_body(request, UserCreate, settings(request).max_body_bytes)
     row, related = await service.create_user(database(request), data, query)
@@ -68,9 +64,8 @@ async def create_user(
     responses={**openapi.one(USERS, SPECS), **openapi.errors(400, 404)},
     openapi_extra={"parameters": openapi.resource_parameters(USERS, SPECS)},
 )
-async def get_user(
-    request: Request, user_id: str, key: Annotated[ApiKey, Depends(authorized("users.view"))]
-) -> Response:
+async def get_user(request: Request, user_id: str) -> Response:
+    key = await authorize(request, "users.view")
     query = resource_query(request, key, USERS, SPECS)
     row, related = await service.get_user(database(request), parse_id(user_id, "users"), query)
     return render_one(USERS, row, related, query)
@@ -88,9 +83,8 @@ _UPDATE: dict[str, Any] = {
 
 @router.put(_ID, operation_id="update_user_put", **_UPDATE)
 @router.patch(_ID, operation_id="update_user_patch", **_UPDATE)
-async def update_user(
-    request: Request, user_id: str, key: Annotated[ApiKey, Depends(authorized("users.update"))]
-) -> Response:
+async def update_user(request: Request, user_id: str) -> Response:
+    key = await authorize(request, "users.update")
     query = resource_query(request, key, USERS, SPECS)
     found = parse_id(user_id, "users")
     data = await read_body(request, UserUpdate, settings(request).max_body_bytes)
@@ -123,9 +117,8 @@ def _force(request: Request) -> bool:
         ]
     },
 )
-async def delete_user(
-    request: Request, user_id: str, _: Annotated[ApiKey, Depends(authorized("users.delete"))]
-) -> Response:
+async def delete_user(request: Request, user_id: str) -> Response:
+    await authorize(request, "users.delete")
     force = _force(request)
     await service.delete_user(
         database(request), storage(request), parse_id(user_id, "users"), force
@@ -141,7 +134,6 @@ async def delete_user(
         **openapi.errors(),
     },
 )
-async def list_roles(
-    request: Request, _: Annotated[ApiKey, Depends(authorized("users.view"))]
-) -> Response:
+async def list_roles(request: Request) -> Response:
+    await authorize(request, "users.view")
     return render_list(ROLES, await service.list_roles(database(request)))

@@ -1,0 +1,38 @@
+"""The first line of every admin route: authenticate, count the request against the key's rate
+limit (429), then check the permission (403).
+
+A call in the route's body rather than a FastAPI dependency: resolving a `Depends` costs the
+framework a second round of parameter solving on every request, a sixteenth of a cheap read
+(bench/README.md, change 8), and the call reads as plainly."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from supportdesk.auth import service
+from supportdesk.auth.keys import ApiKey
+from supportdesk.auth.ratelimit import RateLimiter
+from supportdesk.errors import TooManyRequests
+from supportdesk.jsonapi.requests import database
+
+
+async def authorize(request: Request, permission: str) -> ApiKey:
+    """The request's key once it holds `permission`. Called before anything else reads the
+    request, so 401/403 come before any other check, and a missing resource is 404 only for an
+    authorised caller."""
+    address = request.client.host if request.client else None
+    key = await service.authenticate(
+        database(request), request.headers.get("authorization"), address
+    )
+    request.state.key_id = key.id
+    limiter: RateLimiter = request.app.state.limiter
+    verdict = await limiter.check(key.id, key.rate_limit)
+    if verdict is not None:
+        request.state.response_headers = verdict.headers()
+        if not verdict.allowed:
+            raise TooManyRequests(
+                f"Rate limit of {verdict.limit} requests a minute reached; "
+                f"retry in {verdict.reset_s} s."
+            )
+    service.require(key, permission)
+    return key
