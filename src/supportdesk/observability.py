@@ -34,7 +34,7 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
 
 class RequestContext:
     """Pure ASGI middleware: request id in, request id out, one access log record. Headers a
-    dependency put in `request.state.response_headers` (the rate limit's) are added to the
+    route put in `request.state.response_headers` (the rate limit's) are added to the
     response, whatever Response object the route returned."""
 
     def __init__(self, app: ASGIApp) -> None:

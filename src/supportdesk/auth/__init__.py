@@ -1,1 +1,1 @@
-"""Bearer API keys (SPEC section 5): tokens, permissions, the request dependency."""
+"""Bearer API keys (SPEC section 5): tokens, permissions, the guard every admin route calls."""

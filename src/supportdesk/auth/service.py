@@ -1,4 +1,4 @@
-"""Authentication of a request and management of keys (used by the dependency and the CLI)."""
+"""Authentication of a request and management of keys (used by `auth.guard` and the CLI)."""
 
 from __future__ import annotations
 
