@@ -54,7 +54,8 @@ def test_schemathesis_finds_nothing(tmp_path: Path, empty_database_url: str) -> 
                 "--max-examples", EXAMPLES, "--checks", CHECKS, "--seed", "20261127",
                 "--request-timeout", "10",
             ],
-            capture_output=True, text=True, timeout=900, check=False,
+            # its cache (.schemathesis/) goes to the test's folder: every run starts afresh
+            capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path,
         )  # fmt: skip
         log = server.output.read_text()
     summary = result.stdout[-3000:]
