@@ -4,7 +4,6 @@ validation errors, Starlette's 404/405 for unknown routes, and every unexpected 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -14,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from supportdesk.errors import SupportdeskError, ValidationFailed
 
@@ -73,14 +73,20 @@ def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method the API documents at this path (Starlette's own 405 names only the first
+    """Every method of every route at this path (Starlette's own 405 names only the first
     matching route's methods)."""
     path = request.url.path
-    for template, operations in request.app.openapi()["paths"].items():
-        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
-            return [m.upper() for m in ("get", "post", "put", "patch", "delete") if m in operations]
-    return []
+    methods = {
+        method
+        for route in request.app.router.routes
+        if isinstance(route, Route) and route.methods and route.path_regex.fullmatch(path)
+        for method in route.methods
+    }
+    return [method for method in _METHODS if method in methods]
 
 
 def _unexpected_error(request: Request, exc: Exception) -> Response:
