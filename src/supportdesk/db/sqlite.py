@@ -62,16 +62,28 @@ class WriterLock:
         await self._local.acquire()
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
         except BlockingIOError:
-            try:
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._waiter, fcntl.flock, self._fd, fcntl.LOCK_EX)
-            except BaseException:
-                self._local.release()
-                raise
+            pass  # another process writes: wait for it below
         except BaseException:
             self._local.release()
             raise
+        await self._wait()
+
+    async def _wait(self) -> None:
+        """Wait for the flock in a thread. If the wait is cancelled, the thread may still get
+        the flock later: it is then given back at once, not held for nobody."""
+        waiting = self._waiter.submit(fcntl.flock, self._fd, fcntl.LOCK_EX)
+        try:
+            await asyncio.wrap_future(waiting)
+        except BaseException:
+            waiting.add_done_callback(self._give_back)
+            self._local.release()
+            raise
+
+    def _give_back(self, waited: concurrent.futures.Future[None]) -> None:
+        if not waited.cancelled() and waited.exception() is None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def release(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)

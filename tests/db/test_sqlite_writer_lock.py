@@ -1,0 +1,64 @@
+"""The SQLite writers' queue (`db.sqlite.WriterLock`) across processes: another open file
+description of the lock file stands in for another process."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from pathlib import Path
+
+from supportdesk.db.sqlite import WriterLock
+
+
+def _free(path: str) -> bool:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+async def test_a_writer_waits_for_another_process_then_gets_the_lock(tmp_path: Path) -> None:
+    lock = WriterLock(str(tmp_path / "x.db"))
+    other = os.open(tmp_path / "x.db-writer", os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        waiting = asyncio.ensure_future(lock.acquire())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        fcntl.flock(other, fcntl.LOCK_UN)
+        await asyncio.wait_for(waiting, 5)
+        assert not _free(str(tmp_path / "x.db-writer"))
+        lock.release()
+        assert _free(str(tmp_path / "x.db-writer"))
+    finally:
+        os.close(other)
+        lock.close()
+
+
+async def test_a_cancelled_wait_gives_the_lock_back_when_it_comes(tmp_path: Path) -> None:
+    lock = WriterLock(str(tmp_path / "x.db"))
+    other = os.open(tmp_path / "x.db-writer", os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        waiting = asyncio.ensure_future(lock.acquire())
+        await asyncio.sleep(0.2)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        fcntl.flock(other, fcntl.LOCK_UN)  # the waiting thread now takes the lock...
+        for _ in range(50):  # ...and gives it straight back
+            await asyncio.sleep(0.02)
+            if _free(str(tmp_path / "x.db-writer")):
+                break
+        assert _free(str(tmp_path / "x.db-writer")), "the cancelled writer kept the lock"
+        await asyncio.wait_for(lock.acquire(), 5)  # and this process can still write
+        lock.release()
+    finally:
+        os.close(other)
+        lock.close()
