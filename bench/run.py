@@ -84,22 +84,21 @@ def cli(*args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-async def _ticket_count(url: str) -> int:
+async def _row_count(url: str, table: str) -> int:
+    """The trigger-kept row count of a table of the (migrated) database."""
     from sqlalchemy import select
 
     from supportdesk.db import open_database
     from supportdesk.tables import row_counts
 
     db = open_database(url)
+    await db.connect()
     try:
-        await db.connect()
         async with db.read() as conn:
             value = await conn.fetch_value(
-                select(row_counts.c.count).where(row_counts.c.name == "tickets")
+                select(row_counts.c.count).where(row_counts.c.name == table)
             )
         return int(value or 0)
-    except Exception:
-        return 0
     finally:
         await db.close()
 
@@ -168,14 +167,13 @@ def prepare_database(backend: str, tickets: int, data_dir: Path, postgres_admin:
             .render_as_string(hide_password=False)
         )
     cli("migrate", "--database-url", url)  # a database seeded by an older version catches up
-    have = asyncio.run(_ticket_count(url))
+    have = asyncio.run(_row_count(url, "tickets"))
     if have < tickets:
         print(
             f"seeding {tickets - have} tickets into {backend} (once; later runs reuse it)",
             flush=True,
         )
         started = time.monotonic()
-        cli("migrate", "--database-url", url)
         subprocess.run(
             [
                 PYTHON,
@@ -377,7 +375,7 @@ def run_backend(backend: str, args: argparse.Namespace, wrk: str) -> dict[str, o
         server(app_cmd, app_port, env, logs / "app.log") as app,
         server(base_cmd, base_port, {"BENCH_DATABASE_URL": url}, logs / "baseline.log"),
     ):
-        users = int(asyncio.run(_users(url)))
+        users = asyncio.run(_row_count(url, "users"))
         for shape in SHAPES:
             pair = {}
             for label, port in (("app", app_port), ("baseline", base_port)):
@@ -400,25 +398,6 @@ def run_backend(backend: str, args: argparse.Namespace, wrk: str) -> dict[str, o
         "results": results,
         "rss_mb": rss,
     }
-
-
-async def _users(url: str) -> int:
-    from sqlalchemy import select
-
-    from supportdesk.db import open_database
-    from supportdesk.tables import row_counts
-
-    db = open_database(url)
-    await db.connect()
-    try:
-        async with db.read() as conn:
-            return int(
-                await conn.fetch_value(
-                    select(row_counts.c.count).where(row_counts.c.name == "users")
-                )
-            )
-    finally:
-        await db.close()
 
 
 def table(run: dict[str, object]) -> str:
