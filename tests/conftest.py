@@ -31,8 +31,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "SUPPORTDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("SUPPORTDESK_REQUIRE_POSTGRES") == "1"
-TEST_DATABASE = "supportdesk_test"
-TABLES = ("ticket_messages", "tickets", "api_keys", "users")
+# one database per concurrent test session (parallel checkouts on one server)
+TEST_DATABASE = os.environ.get("SUPPORTDESK_TEST_DATABASE", "supportdesk_test")
+TABLES = ("ticket_messages", "tickets", "api_keys", "users", "events", "job_leases")
 
 
 def postgres_url(database: str) -> str:

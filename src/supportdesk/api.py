@@ -2,12 +2,13 @@
 
 from fastapi import FastAPI
 
+from supportdesk.events.router import router as events_router
 from supportdesk.ticket_attachments.router import router as attachments_router
 from supportdesk.ticket_messages.router import router as messages_router
 from supportdesk.tickets.router import router as tickets_router
 from supportdesk.users.router import router as users_router
 
-ROUTERS = (tickets_router, messages_router, attachments_router, users_router)
+ROUTERS = (tickets_router, messages_router, attachments_router, users_router, events_router)
 
 
 def install(app: FastAPI) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
@@ -14,6 +17,7 @@ from supportdesk import __version__, api, logs
 from supportdesk.auth.ratelimit import open_limiter
 from supportdesk.config import Settings
 from supportdesk.db import Database, open_database
+from supportdesk.events.bus import Bus
 from supportdesk.jsonapi import errors
 from supportdesk.observability import RequestContext
 from supportdesk.ticket_attachments.storage import Storage
@@ -28,11 +32,41 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.limiter = open_limiter(
         settings.redis_url, settings.storage_dir, settings.rate_limit_per_minute
     )
+    bus = app.state.bus = Bus(db, settings.event_poll_interval)
+    await bus.start()
+    restore = close_streams_on_exit(bus)
     try:
         yield
     finally:
+        restore()
+        await bus.stop()
         await app.state.limiter.counter.close()
         await db.close()
+
+
+def close_streams_on_exit(bus: Bus) -> Callable[[], None]:
+    """When the server is told to stop (SIGTERM, SIGINT), end the open event streams so it can:
+    uvicorn waits for every response in progress before it shuts down, and a stream never
+    finishes by itself. Chains to the handlers uvicorn installed; returns what restores them.
+    Outside a server (tests, the CLI) the default handlers stay."""
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if not callable(handler):
+            continue
+
+        def chained(number: int, frame: Any, handler: Any = handler) -> None:
+            loop.call_soon_threadsafe(bus.close_streams)
+            handler(number, frame)
+
+        previous[sig] = signal.signal(sig, chained)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -55,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
             {"name": "tickets"},
             {"name": "ticket messages"},
             {"name": "users"},
+            {"name": "events"},
             {"name": "service"},
         ],
     )

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(6000, ge=0)
     # a shared store for rate limits across instances; without it, across this host's workers
     redis_url: str | None = None
+    # how often each process looks for new events when the database cannot notify (SQLite)
+    event_poll_interval: float = Field(0.05, gt=0, le=10)
 
     @field_validator("statuses", "priorities", "departments", mode="before")
     @classmethod

@@ -12,7 +12,11 @@ TOKEN_PREFIX = "sdk_"  # noqa: S105 - a label, not a secret
 
 RESOURCE_GROUPS = ("tickets", "ticket_messages", "users")
 ACTIONS = ("view", "create", "update", "delete")
-PERMISSIONS = tuple(f"{group}.{action}" for group in RESOURCE_GROUPS for action in ACTIONS)
+PERMISSIONS = (
+    *(f"{group}.{action}" for group in RESOURCE_GROUPS for action in ACTIONS),
+    "events.view",
+    "webhooks.manage",
+)
 ALL = "*"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +114,14 @@ class Database(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Close every connection."""
+
+    async def listen(
+        self, channel: str, notified: Callable[[], None], lost: Callable[[], None]
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Call `notified` on each notification on `channel` (and `lost` if the subscription
+        breaks); returns the coroutine function that unsubscribes. None: this database has no
+        notifications (SQLite), and callers poll."""
+        return None
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""

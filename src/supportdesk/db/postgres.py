@@ -6,7 +6,7 @@ a codec installed on every connection, so repositories see the same values as on
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -150,6 +150,29 @@ class PostgresDatabase(Database):
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    async def listen(
+        self, channel: str, notified: Callable[[], None], lost: Callable[[], None]
+    ) -> Callable[[], Awaitable[None]] | None:
+        """`LISTEN` on a dedicated connection, outside the pool."""
+        with _translated():
+            conn = await asyncpg.connect(
+                self.url.postgres_dsn(),
+                timeout=CONNECT_TIMEOUT_S,
+                server_settings=SERVER_SETTINGS,
+            )
+        conn.add_termination_listener(lambda _conn: lost())
+        try:
+            with _translated():
+                await conn.add_listener(channel, lambda *_args: notified())
+        except BaseException:
+            conn.terminate()
+            raise
+
+        async def unlisten() -> None:
+            await conn.close(timeout=CONNECT_TIMEOUT_S)
+
+        return unlisten
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:

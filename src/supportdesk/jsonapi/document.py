@@ -115,10 +115,7 @@ def page_url(request: Request, page: int) -> str:
     """The request's own URL with only `page` changed: filters, sorts, includes and `per_page`
     carry over, unlike Paymenter's links. Brackets are percent-encoded (`filter%5Bstatus%5D`),
     as a URI requires."""
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
-    params.append(("page", str(page)))
-    base = str(request.url.replace(query=""))
-    return f"{base}?{urlencode(params, safe=',')}"
+    return with_param(request, "page", str(page))
 
 
 def render_page(
@@ -166,3 +163,29 @@ def render_list(spec: ResourceSpec, rows: Iterable[Row]) -> Response:
 
 def no_content() -> Response:
     return Response(status_code=204)
+
+
+def render_feed(spec: ResourceSpec, rows: Sequence[Row], cursor: int, next_url: str) -> Response:
+    """A page of the changes feed: the events, the cursor to resume from, the next page."""
+    query = ResourceQuery()
+    return _response(
+        {
+            "data": [resource_object(spec, row, None, query) for row in rows],
+            "meta": {"cursor": str(cursor)},
+            "links": {"next": next_url},
+        }
+    )
+
+
+def with_param(request: Request, name: str, value: str) -> str:
+    """The request's own URL with one parameter set (brackets percent-encoded)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != name]
+    params.append((name, value))
+    return f"{request.url.replace(query='')}?{urlencode(params, safe=',')}"
+
+
+def sse_event(spec: ResourceSpec, row: Row) -> bytes:
+    """One event as a server-sent event: `id:` the cursor, `event:` its name, `data:` the
+    resource object on one line."""
+    data = orjson.dumps(resource_object(spec, row, None, ResourceQuery()))
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (row["id"], row["event"].encode(), data)

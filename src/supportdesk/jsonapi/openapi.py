@@ -10,7 +10,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from supportdesk.jsonapi.document import MEDIA_TYPE
-from supportdesk.jsonapi.query import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from supportdesk.jsonapi.query import (
+    DEFAULT_PER_PAGE,
+    FEED_LIMIT,
+    MAX_FEED_LIMIT,
+    MAX_PER_PAGE,
+    MAX_WAIT_S,
+)
 from supportdesk.jsonapi.spec import FilterKind, ResourceSpec
 
 _ERROR = {
@@ -138,7 +144,9 @@ def many(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[int | st
     return {200: _content(schema, f"A page of {spec.type}")}
 
 
-def _param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def query_param(
+    name: str, description: str, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
@@ -157,7 +165,7 @@ def resource_parameters(
             f"`{name}` (needs {spec.relationship(name).permission})" for name in spec.includes
         )
         params.append(
-            _param(
+            query_param(
                 "include",
                 f"Comma-separated related resources: {permissions}",
                 _names_pattern(spec.includes),
@@ -166,7 +174,7 @@ def resource_parameters(
     for type_, other in specs.items():
         names = [*other.attribute_names, *(rel.name for rel in other.relationships)]
         params.append(
-            _param(
+            query_param(
                 f"fields[{type_}]",
                 f"Sparse fieldset of `{type_}`: " + ", ".join(names),
                 _names_pattern(names),
@@ -197,19 +205,19 @@ def _names_pattern(names: Sequence[str], prefix: str = "") -> dict[str, Any]:
 
 def list_parameters(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> list[dict[str, Any]]:
     params = [
-        _param("page", "Page number, from 1", {"type": "integer", "minimum": 1, "default": 1}),
-        _param(
+        query_param("page", "Page number, from 1", {"type": "integer", "minimum": 1, "default": 1}),
+        query_param(
             "per_page",
             f"Page size, 1 to {MAX_PER_PAGE} (larger values are clamped)",
             {"type": "integer", "minimum": 1, "default": DEFAULT_PER_PAGE},
         ),
-        _param(
+        query_param(
             "sort",
             "Comma-separated sort keys, `-` for descending: " + ", ".join(spec.sorts),
         ),
     ]
     params += [
-        _param(f"filter[{f.name}]", f"{f.description} ({f.kind.value})") for f in spec.filters
+        query_param(f"filter[{f.name}]", f"{f.description} ({f.kind.value})") for f in spec.filters
     ]
     return params + resource_parameters(spec, specs)
 
@@ -239,3 +247,47 @@ def upload_form(model: type[BaseModel] | None, file_field: str) -> dict[str, Any
         "schema": {"type": "object", "properties": properties, "required": required},
         "encoding": {file_field: {"contentType": "application/octet-stream"}},
     }
+
+
+def feed_filters(spec: ResourceSpec) -> list[dict[str, Any]]:
+    return [
+        query_param(
+            f"filter[{f.name}]", f"{f.description} ({f.kind.value})", _FILTER_SCHEMAS[f.kind]
+        )
+        for f in spec.filters
+    ]
+
+
+def feed_paging() -> list[dict[str, Any]]:
+    return [
+        query_param(
+            "limit",
+            f"Events per page, 1 to {MAX_FEED_LIMIT} (default {FEED_LIMIT})",
+            {"type": "integer", "minimum": 1, "maximum": MAX_FEED_LIMIT},
+        ),
+        query_param(
+            "wait",
+            f"Long poll: on an empty page, wait up to this many seconds (0 to {MAX_WAIT_S})",
+            {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_S},
+        ),
+    ]
+
+
+def feed(spec: ResourceSpec) -> dict[int | str, Any]:
+    schema = {
+        "type": "object",
+        "required": ["data", "meta", "links"],
+        "properties": {
+            "data": {"type": "array", "items": resource_schema(spec)},
+            "meta": {
+                "type": "object",
+                "required": ["cursor"],
+                "properties": {"cursor": {"type": "string"}},
+            },
+            "links": {
+                "type": "object",
+                "properties": {"next": {"type": "string", "format": "uri"}},
+            },
+        },
+    }
+    return {200: _content(schema, "Events after the cursor, oldest first")}

@@ -60,13 +60,15 @@ def parse_id(text: str, type_: str) -> int:
     raise ResourceNotFound(type_, text[:40])
 
 
-def _single(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+def _single(
+    pairs: Iterable[tuple[str, str]], names: frozenset[str] | set[str] = _RECOGNISED
+) -> dict[str, str]:
     """The recognised parameters, each at most once (a repeated one is ambiguous: 400)."""
     seen: dict[str, str] = {}
     for name, value in pairs:
         if "\x00" in name or "\x00" in value:
             raise BadQuery("The query contains a NUL character.")
-        recognised = name in _RECOGNISED or _FAMILY.match(name)
+        recognised = name in names or _FAMILY.match(name)
         if not recognised:
             if name.startswith(("filter", "fields")):
                 raise BadQuery(
@@ -236,3 +238,45 @@ def parse_list_query(
     return ListQuery(
         include=include, fields=fields, page=page, per_page=per_page, filters=filters, sort=sort
     )
+
+
+FEED_LIMIT = 100
+MAX_FEED_LIMIT = 1000
+MAX_WAIT_S = 30
+_FEED_PARAMS = {
+    "after": (0, MAX_ID, 0),
+    "limit": (1, MAX_FEED_LIMIT, FEED_LIMIT),
+    "wait": (0, MAX_WAIT_S, 0),
+}
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    """`GET /events` and `/events/stream`: a cursor, a page size, a long-poll time, filters."""
+
+    after: int | None
+    limit: int = FEED_LIMIT
+    wait: int = 0
+    filters: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_feed_query(pairs: Iterable[tuple[str, str]], spec: ResourceSpec) -> FeedQuery:
+    """`after` (absent: None), `limit` and `wait` within their ranges (422 otherwise), and the
+    spec's filters (400 for an unknown one)."""
+    params = _single(pairs, set(_FEED_PARAMS))
+    filters = _parse_filters(params, spec)
+    errors: dict[str, list[str]] = {}
+    values: dict[str, int | None] = {}
+    for name, (low, high, default) in _FEED_PARAMS.items():
+        text = params.get(name, "").strip()
+        if not text:
+            values[name] = None if name == "after" else default
+        elif text.isascii() and text.isdigit() and low <= int(text) <= high:
+            values[name] = int(text)
+        else:
+            errors[name] = [f"The {name} field must be an integer from {low} to {high}."]
+    if errors:
+        raise ValidationFailed(errors)
+    limit, wait = values["limit"], values["wait"]
+    assert limit is not None and wait is not None
+    return FeedQuery(after=values["after"], limit=limit, wait=wait, filters=filters)

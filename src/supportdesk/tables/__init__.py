@@ -2,6 +2,7 @@
 
 from supportdesk.tables.api_keys import api_keys
 from supportdesk.tables.base import metadata
+from supportdesk.tables.events import events, job_leases
 from supportdesk.tables.meta import meta, row_counts
 from supportdesk.tables.roles import roles
 from supportdesk.tables.ticket_attachments import ticket_attachments
@@ -11,6 +12,8 @@ from supportdesk.tables.users import users
 
 __all__ = [
     "api_keys",
+    "events",
+    "job_leases",
     "meta",
     "metadata",
     "roles",

@@ -17,6 +17,8 @@ from starlette.datastructures import UploadFile
 from supportdesk.config import Settings
 from supportdesk.db import Conn, Database, Row
 from supportdesk.errors import PayloadTooLarge, ResourceNotFound, ValidationFailed
+from supportdesk.events import log
+from supportdesk.events.log import Event
 from supportdesk.jsonapi.document import Related
 from supportdesk.ticket_attachments import repository
 from supportdesk.ticket_attachments.resource import TICKET_ATTACHMENTS
@@ -93,19 +95,23 @@ async def pending_uploads(
     storage.publish(u.stored_name for u in uploads)
 
 
-async def insert(conn: Conn, message_id: int, uploads: Sequence[Upload], now: str) -> None:
+async def insert(
+    conn: Conn, message_id: int, ticket_id: int, uploads: Sequence[Upload], now: str
+) -> list[Event]:
+    """The uploads' rows; returns their `ticket_attachment.created` events."""
+    created = []
     for upload in uploads:
-        await repository.writer.insert(
-            conn,
-            {
-                "message_id": message_id,
-                "filename": upload.filename,
-                "stored_name": upload.stored_name,
-                "mime_type": upload.mime_type,
-                "filesize": upload.size,
-                "created_at": now,
-            },
-        )
+        values = {
+            "message_id": message_id,
+            "filename": upload.filename,
+            "stored_name": upload.stored_name,
+            "mime_type": upload.mime_type,
+            "filesize": upload.size,
+            "created_at": now,
+        }
+        values["id"] = await repository.writer.insert(conn, values)
+        created.append(log.created(TICKET_ATTACHMENTS, values, ticket_id))
+    return created
 
 
 class PendingDeletion:

@@ -10,7 +10,7 @@ from supportdesk.db import Conn, Row
 from supportdesk.db.listing import AnyOf, Compare, InLookup, Lister, Listing
 from supportdesk.db.writes import Writer
 from supportdesk.jsonapi.query import ListQuery
-from supportdesk.tables import ticket_messages
+from supportdesk.tables import ticket_messages, tickets
 
 # INSERT / UPDATE / DELETE by id
 writer = Writer(ticket_messages)
@@ -26,6 +26,14 @@ _ids_by_ticket_ids = InLookup(
         select(ticket_messages.c.id, ticket_messages.c.ticket_id).where(where).order_by(*_order)
     ),
     ticket_messages.c.ticket_id,
+)
+# what a user's forced deletion takes from other people's tickets
+_BY_AUTHOR_ELSEWHERE = (
+    select(ticket_messages)
+    .join(tickets, tickets.c.id == ticket_messages.c.ticket_id)
+    .where(ticket_messages.c.user_id == bindparam("user_id"))
+    .where(tickets.c.user_id != bindparam("user_id"))
+    .order_by(ticket_messages.c.id)
 )
 # the list queries (public for the query-plan checks and the benchmark's baseline)
 lister = Lister(
@@ -63,3 +71,8 @@ async def by_ticket_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
 async def ids_by_ticket_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
     """`id` and `ticket_id` of these tickets' messages (linkage without the bodies)."""
     return await _ids_by_ticket_ids.fetch(conn, ticket_ids)
+
+
+async def by_author_elsewhere(conn: Conn, user_id: int) -> list[Row]:
+    """The user's messages on tickets the user does not own."""
+    return await conn.fetch_all(_BY_AUTHOR_ELSEWHERE, {"user_id": user_id})

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from supportdesk.auth.guard import authorize
 from supportdesk.config import Settings
 from supportdesk.errors import UnsupportedMediaType
+from supportdesk.events.log import api_key
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import is_multipart, read_body, read_form, validate
 from supportdesk.jsonapi.document import no_content, render_one, render_page
@@ -90,7 +91,7 @@ async def create_message(request: Request) -> Response:
     else:
         data = await read_body(request, MessageCreate, config.max_body_bytes, _context(config))
     row, related = await service.create_message(
-        database(request), config, storage(request), data, files, query
+        database(request), config, storage(request), api_key(key.id), data, files, query
     )
     location = str(request.url_for("get_message", message_id=str(row["id"])))
     return render_one(TICKET_MESSAGES, row, related, query, status=201, location=location)
@@ -131,7 +132,9 @@ async def update_message(request: Request, message_id: str) -> Response:
     config = settings(request)
     found = parse_id(message_id, "ticket_messages")
     data = await read_body(request, MessageUpdate, config.max_body_bytes, _context(config))
-    row, related = await service.update_message(database(request), found, data, query)
+    row, related = await service.update_message(
+        database(request), api_key(key.id), found, data, query
+    )
     return render_one(TICKET_MESSAGES, row, related, query)
 
 
@@ -143,9 +146,9 @@ async def update_message(request: Request, message_id: str) -> Response:
     responses=openapi.errors(404),
 )
 async def delete_message(request: Request, message_id: str) -> Response:
-    await authorize(request, "ticket_messages.delete")
+    key = await authorize(request, "ticket_messages.delete")
     found = parse_id(message_id, "ticket_messages")
-    await service.delete_message(database(request), storage(request), found)
+    await service.delete_message(database(request), storage(request), api_key(key.id), found)
     return no_content()
 
 
@@ -165,14 +168,14 @@ async def delete_message(request: Request, message_id: str) -> Response:
     },
 )
 async def add_attachments(request: Request, message_id: str) -> Response:
-    await authorize(request, "ticket_messages.create")
+    key = await authorize(request, "ticket_messages.create")
     config = settings(request)
     found = parse_id(message_id, "ticket_messages")
     if not is_multipart(request):
         raise UnsupportedMediaType("Send the files as multipart/form-data.")
     _fields, files = await _files(request, config)
     row, related = await service.add_attachments(
-        database(request), config, storage(request), found, files
+        database(request), config, storage(request), api_key(key.id), found, files
     )
     location = str(request.url_for("get_message", message_id=str(row["id"])))
     query = ResourceQuery(include=("attachments",))

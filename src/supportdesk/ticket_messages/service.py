@@ -10,6 +10,8 @@ from supportdesk import timestamps
 from supportdesk.config import Settings
 from supportdesk.db import Conn, Database, Row
 from supportdesk.errors import ResourceNotFound, ValidationFailed
+from supportdesk.events import log
+from supportdesk.events.log import Actor
 from supportdesk.jsonapi.document import Related
 from supportdesk.jsonapi.query import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments import service as attachments
@@ -80,6 +82,7 @@ async def create_message(
     db: Database,
     settings: Settings,
     storage: Storage,
+    actor: Actor,
     data: MessageCreate,
     files: Sequence[UploadFile],
     query: ResourceQuery,
@@ -112,9 +115,11 @@ async def create_message(
                 "updated_at": now,
             },
         )
-        await attachments.insert(conn, message_id, uploads, now)
-        await tickets_service.record_reply(conn, settings, ticket, data.user_id, now)
+        stored = await attachments.insert(conn, message_id, ticket["id"], uploads, now)
+        moved = await tickets_service.record_reply(conn, settings, ticket, data.user_id, now)
         row = await get_or_raise(conn, message_id)
+        created = log.created(TICKET_MESSAGES, row, ticket["id"])
+        await log.record(conn, actor, [created, *stored, moved])
         return row, await load_related(conn, [row], query.include)
 
 
@@ -122,6 +127,7 @@ async def add_attachments(
     db: Database,
     settings: Settings,
     storage: Storage,
+    actor: Actor,
     message_id: int,
     files: Sequence[UploadFile],
 ) -> tuple[Row, Related]:
@@ -131,14 +137,16 @@ async def add_attachments(
         attachments.pending_uploads(storage, files, settings) as uploads,
         db.transaction() as conn,
     ):
-        await get_or_raise(conn, message_id)
-        await attachments.insert(conn, message_id, uploads, timestamps.now())
         row = await get_or_raise(conn, message_id)
+        created = await attachments.insert(
+            conn, message_id, row["ticket_id"], uploads, timestamps.now()
+        )
+        await log.record(conn, actor, created)
         return row, await load_related(conn, [row], ("attachments",))
 
 
 async def update_message(
-    db: Database, message_id: int, data: MessageUpdate, query: ResourceQuery
+    db: Database, actor: Actor, message_id: int, data: MessageUpdate, query: ResourceQuery
 ) -> tuple[Row, Related]:
     async with db.transaction() as conn:
         current = await get_or_raise(conn, message_id)
@@ -149,12 +157,15 @@ async def update_message(
                 conn, message_id, {"message": data.message or "", "updated_at": timestamps.now()}
             )
         row = await get_or_raise(conn, message_id)
+        changed = log.updated(TICKET_MESSAGES, current, row, row["ticket_id"])
+        await log.record(conn, actor, [changed])
         return row, await load_related(conn, [row], query.include)
 
 
-async def delete_message(db: Database, storage: Storage, message_id: int) -> None:
+async def delete_message(db: Database, storage: Storage, actor: Actor, message_id: int) -> None:
     """The message with its attachments, files included. The ticket's status stays."""
     async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
-        await get_or_raise(conn, message_id)
+        row = await get_or_raise(conn, message_id)
         files.withdraw(await attachments.files_of_message(conn, message_id))
         await repository.writer.delete(conn, message_id)
+        await log.record(conn, actor, [log.deleted(TICKET_MESSAGES, row, row["ticket_id"])])

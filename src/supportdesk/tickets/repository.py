@@ -39,7 +39,7 @@ _CLOSE_STALE = (
         status_rank=bindparam("closed_rank"),
         updated_at=bindparam("now"),
     )
-    .returning(tickets.c.id, tickets.c.subject, tickets.c.user_id)
+    .returning(*tickets.c)
 )
 # INSERT / UPDATE / DELETE by id
 writer = Writer(tickets)

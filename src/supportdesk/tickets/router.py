@@ -8,9 +8,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from supportdesk.auth.guard import authorize
+from supportdesk.events.log import api_key
+from supportdesk.events.resource import EVENTS
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body
-from supportdesk.jsonapi.document import no_content, render_data, render_one, render_page
+from supportdesk.jsonapi.document import (
+    Related,
+    no_content,
+    render_data,
+    render_one,
+    render_page,
+)
 from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import database, list_query, resource_query, settings, storage
 from supportdesk.routing import admin_router
@@ -69,7 +77,9 @@ async def create_ticket(request: Request) -> Response:
     data = await read_body(
         request, TicketCreate, config.max_body_bytes, service.validation_context(config)
     )
-    row, related = await service.create_ticket(database(request), config, data, query)
+    row, related = await service.create_ticket(
+        database(request), config, api_key(key.id), data, query
+    )
     location = str(request.url_for("get_ticket", ticket_id=str(row["id"])))
     return render_one(TICKETS, row, related, query, status=201, location=location)
 
@@ -109,7 +119,9 @@ async def update_ticket(request: Request, ticket_id: str) -> Response:
     data = await read_body(
         request, TicketUpdate, config.max_body_bytes, service.validation_context(config)
     )
-    row, related = await service.update_ticket(database(request), config, found, data, query)
+    row, related = await service.update_ticket(
+        database(request), config, api_key(key.id), found, data, query
+    )
     return render_one(TICKETS, row, related, query)
 
 
@@ -121,9 +133,27 @@ async def update_ticket(request: Request, ticket_id: str) -> Response:
     responses=openapi.errors(404),
 )
 async def delete_ticket(request: Request, ticket_id: str) -> Response:
-    await authorize(request, "tickets.delete")
-    await service.delete_ticket(database(request), storage(request), parse_id(ticket_id, "tickets"))
+    key = await authorize(request, "tickets.delete")
+    found = parse_id(ticket_id, "tickets")
+    await service.delete_ticket(database(request), storage(request), api_key(key.id), found)
     return no_content()
+
+
+_HISTORY_SPECS = {EVENTS.type: EVENTS}
+
+
+@router.get(
+    f"{_ID}/history",
+    summary="A ticket's events (its messages' and attachments' too), oldest first",
+    responses={**openapi.many(EVENTS, _HISTORY_SPECS), **openapi.errors(400, 404, 422)},
+    openapi_extra={"parameters": openapi.list_parameters(EVENTS, _HISTORY_SPECS)},
+)
+async def ticket_history(request: Request, ticket_id: str) -> Response:
+    key = await authorize(request, "tickets.view")
+    query = list_query(request, key, EVENTS, _HISTORY_SPECS)
+    found = parse_id(ticket_id, "tickets")
+    rows, total = await service.history(database(request), found, query)
+    return render_page(EVENTS, rows, total, Related(), query, request)
 
 
 @router.get(

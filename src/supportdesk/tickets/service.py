@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from supportdesk import timestamps
 from supportdesk.config import Settings
 from supportdesk.db import Conn, Database, Row
 from supportdesk.errors import ResourceNotFound
+from supportdesk.events import log
+from supportdesk.events.log import Actor, Event
 from supportdesk.jsonapi.document import Related
 from supportdesk.jsonapi.query import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments import service as attachments
@@ -111,7 +114,7 @@ async def sync_ranks(db: Database, settings: Settings) -> bool:
 
 
 async def create_ticket(
-    db: Database, settings: Settings, data: TicketCreate, query: ResourceQuery
+    db: Database, settings: Settings, actor: Actor, data: TicketCreate, query: ResourceQuery
 ) -> tuple[Row, Related]:
     values = {name: getattr(data, name) for name in data.model_fields_set}
     values.setdefault("status", _default(settings.statuses, "open"))
@@ -122,11 +125,17 @@ async def create_ticket(
         await _check_references(conn, values)
         ticket_id = await repository.writer.insert(conn, with_ranks(settings, values))
         row = await get_or_raise(conn, ticket_id)
+        await log.record(conn, actor, [log.created(TICKETS, row, ticket_id)])
         return row, await load_related(conn, [row], query.include)
 
 
 async def update_ticket(
-    db: Database, settings: Settings, ticket_id: int, data: TicketUpdate, query: ResourceQuery
+    db: Database,
+    settings: Settings,
+    actor: Actor,
+    ticket_id: int,
+    data: TicketUpdate,
+    query: ResourceQuery,
 ) -> tuple[Row, Related]:
     """Only the fields sent change; `updated_at` moves only when a value really changes."""
     async with db.transaction() as conn:
@@ -141,15 +150,19 @@ async def update_ticket(
             values["updated_at"] = timestamps.now()
             await repository.writer.update(conn, ticket_id, with_ranks(settings, values))
         row = await get_or_raise(conn, ticket_id)
+        if values:
+            await log.record(conn, actor, [log.updated(TICKETS, current, row, ticket_id)])
         return row, await load_related(conn, [row], query.include)
 
 
-async def delete_ticket(db: Database, storage: Storage, ticket_id: int) -> None:
-    """The ticket, its messages and their attachments, files included."""
+async def delete_ticket(db: Database, storage: Storage, actor: Actor, ticket_id: int) -> None:
+    """The ticket, its messages and their attachments, files included; one `ticket.deleted`
+    event stands for all of them."""
     async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
-        await get_or_raise(conn, ticket_id, for_update=True)
+        row = await get_or_raise(conn, ticket_id, for_update=True)
         files.withdraw(await attachments.files_of_ticket(conn, ticket_id))
         await repository.writer.delete(conn, ticket_id)
+        await log.record(conn, actor, [log.deleted(TICKETS, row, ticket_id)])
 
 
 async def tickets_by_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
@@ -164,21 +177,25 @@ async def lock_for_reply(conn: Conn, ticket_id: int) -> Row | None:
 
 async def record_reply(
     conn: Conn, settings: Settings, ticket: Row, author_id: int, now: str
-) -> None:
+) -> Event | None:
     """SPEC section 6: a message from the ticket's owner sets the owner-reply status
     (`customer-reply`, which also reopens a closed ticket); anyone else's sets the staff-reply
-    status (`replied`). Either way the ticket's `updated_at` moves."""
+    status (`replied`). Either way the ticket's `updated_at` moves. Returns the status move as
+    a `ticket.updated` event of the message's author, or None when the status stays."""
     owner = ticket["user_id"] == author_id
     status = settings.owner_reply_status if owner else settings.staff_reply_status
     values = with_ranks(settings, {"status": status, "updated_at": now})
     await repository.writer.update(conn, ticket["id"], values)
+    event = log.updated(TICKETS, ticket, {**ticket, **values}, ticket["id"])
+    return None if event is None else replace(event, actor=Actor("user", author_id))
 
 
 async def autoclose(db: Database, settings: Settings, older_than: str) -> list[Row]:
     """Close tickets left in the staff-reply status since before `older_than`; returns them.
-    One statement in one transaction: idempotent and safe beside a running server."""
+    One statement in one transaction, with a `ticket.updated` event of the `system` actor per
+    ticket: idempotent and safe beside a running server."""
     async with db.transaction() as conn:
-        return await repository.close_stale(
+        closed = await repository.close_stale(
             conn,
             settings.staff_reply_status,
             settings.closed_status,
@@ -186,6 +203,34 @@ async def autoclose(db: Database, settings: Settings, older_than: str) -> list[R
             older_than,
             timestamps.now(),
         )
+        status = [settings.staff_reply_status, settings.closed_status]
+        await log.record(
+            conn,
+            log.SYSTEM,
+            [
+                Event(
+                    "ticket.updated",
+                    TICKETS.type,
+                    row["id"],
+                    log.attributes(TICKETS, row),
+                    row["id"],
+                    {"status": status},
+                )
+                for row in closed
+            ],
+        )
+        return closed
+
+
+async def history(db: Database, ticket_id: int, query: ListQuery) -> tuple[list[Row], int]:
+    """The ticket's events (its own, its messages' and attachments'), oldest first. They outlive
+    the ticket: a deleted ticket's history is still read; a ticket that never was is 404."""
+    scoped = replace(query, filters={"ticket_id": (ticket_id,)})
+    async with db.read() as conn:
+        rows, total = await log.history(conn, scoped)
+        if total == 0:
+            await get_or_raise(conn, ticket_id)
+    return rows, total
 
 
 def ticket_settings(settings: Settings) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from supportdesk.auth.guard import authorize
 from supportdesk.errors import BadQuery
+from supportdesk.events.log import api_key
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body
 from supportdesk.jsonapi.document import no_content, render_list, render_one, render_page
@@ -53,7 +54,7 @@ async def create_user(request: Request) -> Response:
     key = await authorize(request, "users.create")
     query = resource_query(request, key, USERS, SPECS)
     data = await read_body(request, UserCreate, settings(request).max_body_bytes)
-    row, related = await service.create_user(database(request), data, query)
+    row, related = await service.create_user(database(request), api_key(key.id), data, query)
     location = str(request.url_for("get_user", user_id=str(row["id"])))
     return render_one(USERS, row, related, query, status=201, location=location)
 
@@ -88,7 +89,7 @@ async def update_user(request: Request, user_id: str) -> Response:
     query = resource_query(request, key, USERS, SPECS)
     found = parse_id(user_id, "users")
     data = await read_body(request, UserUpdate, settings(request).max_body_bytes)
-    row, related = await service.update_user(database(request), found, data, query)
+    row, related = await service.update_user(database(request), api_key(key.id), found, data, query)
     return render_one(USERS, row, related, query)
 
 
@@ -118,11 +119,10 @@ def _force(request: Request) -> bool:
     },
 )
 async def delete_user(request: Request, user_id: str) -> Response:
-    await authorize(request, "users.delete")
+    key = await authorize(request, "users.delete")
     force = _force(request)
-    await service.delete_user(
-        database(request), storage(request), parse_id(user_id, "users"), force
-    )
+    found = parse_id(user_id, "users")
+    await service.delete_user(database(request), storage(request), api_key(key.id), found, force)
     return no_content()
 
 

@@ -12,15 +12,19 @@ from starlette.concurrency import run_in_threadpool
 from supportdesk import timestamps
 from supportdesk.db import Conn, Database, IntegrityViolation, Row
 from supportdesk.errors import Conflict, ResourceNotFound, ValidationFailed
+from supportdesk.events import log
+from supportdesk.events.log import Actor
 from supportdesk.jsonapi.body import validate
 from supportdesk.jsonapi.document import Related
 from supportdesk.jsonapi.query import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments import service as attachments
 from supportdesk.ticket_attachments.storage import Storage
+from supportdesk.ticket_messages import repository as messages_repository
+from supportdesk.ticket_messages.resource import TICKET_MESSAGES
 from supportdesk.tickets import repository as tickets_repository
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.users import repository
-from supportdesk.users.resource import ROLES
+from supportdesk.users.resource import ROLES, USERS
 from supportdesk.users.schemas import UserCreate, UserUpdate
 
 _hasher = PasswordHasher()
@@ -115,7 +119,9 @@ async def _values(data: UserUpdate) -> dict[str, Any]:
     return values
 
 
-async def create_user(db: Database, data: UserCreate, query: ResourceQuery) -> tuple[Row, Related]:
+async def create_user(
+    db: Database, actor: Actor, data: UserCreate, query: ResourceQuery
+) -> tuple[Row, Related]:
     values = await _values(data)
     now = timestamps.now()
     values.update(created_at=now, updated_at=now)
@@ -126,15 +132,16 @@ async def create_user(db: Database, data: UserCreate, query: ResourceQuery) -> t
         except IntegrityViolation:
             raise ValidationFailed.field("email", "The email has already been taken.") from None
         row = await get_or_raise(conn, user_id)
+        await log.record(conn, actor, [log.created(USERS, row)])
         return row, await load_related(conn, [row], query.include)
 
 
 async def update_user(
-    db: Database, user_id: int, data: UserUpdate, query: ResourceQuery
+    db: Database, actor: Actor, user_id: int, data: UserUpdate, query: ResourceQuery
 ) -> tuple[Row, Related]:
     values = await _values(data)
     async with db.transaction() as conn:
-        await get_or_raise(conn, user_id)
+        current = await get_or_raise(conn, user_id)
         if values:
             await _check_fields(conn, values, user_id)
             values["updated_at"] = timestamps.now()
@@ -143,21 +150,36 @@ async def update_user(
             except IntegrityViolation:
                 raise ValidationFailed.field("email", "The email has already been taken.") from None
         row = await get_or_raise(conn, user_id)
+        await log.record(conn, actor, [log.updated(USERS, current, row)])
         return row, await load_related(conn, [row], query.include)
 
 
-async def delete_user(db: Database, storage: Storage, user_id: int, force: bool) -> None:
+async def delete_user(
+    db: Database, storage: Storage, actor: Actor, user_id: int, force: bool
+) -> None:
     """Refused (409) while the user owns tickets or wrote messages, unless `force`, which
-    deletes those too (the foreign keys cascade), attachment files included."""
+    deletes those too (the foreign keys cascade), attachment files included. What the cascade
+    takes is in the events too: each owned ticket, each message on someone else's ticket."""
     async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
-        await get_or_raise(conn, user_id)
+        row = await get_or_raise(conn, user_id)
         if not force and await repository.has_tickets_or_messages(conn, user_id):
             raise Conflict(
                 "The user owns tickets or wrote messages; delete with ?force=true to delete "
                 "them too."
             )
         files.withdraw(await attachments.files_of_user(conn, user_id))
+        owned = await tickets_repository.by_user_ids(conn, [user_id])
+        elsewhere = await messages_repository.by_author_elsewhere(conn, user_id)
         await repository.writer.delete(conn, user_id)
+        await log.record(
+            conn,
+            actor,
+            [
+                *(log.deleted(TICKETS, ticket, ticket["id"]) for ticket in owned),
+                *(log.deleted(TICKET_MESSAGES, m, m["ticket_id"]) for m in elsewhere),
+                log.deleted(USERS, row),
+            ],
+        )
 
 
 async def create_user_simple(
@@ -173,7 +195,7 @@ async def create_user_simple(
             "role_id": 1 if staff else None,
         },
     )
-    row, _ = await create_user(db, data, ResourceQuery())
+    row, _ = await create_user(db, log.SYSTEM, data, ResourceQuery())
     user_id: int = row["id"]
     return user_id
 

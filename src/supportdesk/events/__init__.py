@@ -1,0 +1,1 @@
+"""The event log (SPEC section 9): what every write records, the feed, history and streams."""

@@ -1,0 +1,150 @@
+"""Wake-ups across workers and instances, and one in-memory fan-out per worker.
+
+The feed is the truth; notifications only say "look again". One `Bus` per process reads the
+events after its own cursor whenever it is woken (PostgreSQL `NOTIFY` from the events table's
+trigger, reaching every instance on the database) or its poll interval passes (the only
+wake-up on SQLite, whose writers are this host's processes; a cheap indexed read). What it
+read stays in a bounded buffer, each event already rendered as an SSE frame, so a thousand
+stream clients cost one read per batch, not one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from supportdesk.db import Database, Row
+from supportdesk.errors import DatabaseUnavailable
+from supportdesk.events import log
+from supportdesk.events.resource import EVENTS
+from supportdesk.jsonapi.document import sse_event
+
+CHANNEL = "supportdesk_events"
+BATCH = 1000
+logger = logging.getLogger("supportdesk.events")
+
+
+@dataclass(frozen=True, slots=True)
+class Buffered:
+    id: int
+    row: Row
+    frame: bytes  # the event as one SSE message
+
+
+class Bus:
+    def __init__(
+        self,
+        db: Database,
+        poll_interval: float,
+        buffer_size: int = 2000,
+        fallback_interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self._poll = poll_interval
+        self._fallback = fallback_interval
+        self._buffer: deque[Buffered] = deque()
+        self._size = buffer_size
+        self.cursor = 0  # the newest event this bus has read
+        self._floor = 0  # the buffer holds every event after this id
+        self._tick = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.closing = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], Awaitable[None]] | None = None
+
+    async def start(self) -> None:
+        async with self.db.read() as conn:
+            self.cursor = self._floor = await log.newest_id(conn)
+        self._task = asyncio.create_task(self._run(), name="event-bus")
+
+    async def stop(self) -> None:
+        self.close_streams()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._stop_listening()
+
+    def close_streams(self) -> None:
+        """Tell every open stream and long poll to finish (the server is stopping)."""
+        self.closing.set()
+        self._notify()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> bool:
+        """Subscribe to the database's notifications if it has them; True while subscribed."""
+        if self._unlisten is None:
+            try:
+                self._unlisten = await self.db.listen(CHANNEL, self.wake, self._lost)
+            except DatabaseUnavailable:
+                return False
+        return self._unlisten is not None
+
+    def _lost(self) -> None:
+        self._unlisten = None
+        self.wake()
+
+    async def _stop_listening(self) -> None:
+        unlisten, self._unlisten = self._unlisten, None
+        if unlisten is not None:
+            with contextlib.suppress(Exception):
+                await unlisten()
+
+    async def _run(self) -> None:
+        while True:
+            interval = self._fallback if await self._listen() else self._poll
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
+            try:
+                await self._read()
+            except DatabaseUnavailable:
+                continue
+            except Exception:
+                logger.exception("event bus: reading the feed failed")
+
+    async def _read(self) -> None:
+        while True:
+            async with self.db.read() as conn:
+                rows = await log.read(conn, self.cursor, BATCH, log.Selection())
+            if not rows:
+                return
+            for row in rows:
+                self._buffer.append(Buffered(row["id"], row, sse_event(EVENTS, row)))
+            self.cursor = rows[-1]["id"]
+            while len(self._buffer) > self._size:
+                self._floor = self._buffer.popleft().id
+            self._notify()
+            if len(rows) < BATCH:
+                return
+
+    def _notify(self) -> None:
+        tick, self._tick = self._tick, asyncio.Event()
+        tick.set()
+
+    def buffered_after(self, cursor: int) -> list[Buffered] | None:
+        """The buffered events after `cursor`, or None when the buffer no longer reaches back
+        that far (read the database instead)."""
+        if cursor < self._floor:
+            return None
+        if cursor >= self.cursor:
+            return []
+        return [item for item in self._buffer if item.id > cursor]
+
+    async def changed(self, seconds: float) -> bool:
+        """Wait until this bus reads new events (True) or `seconds` pass (False)."""
+        tick = self._tick
+        if self.closing.is_set():
+            return False
+        try:
+            await asyncio.wait_for(tick.wait(), seconds)
+        except TimeoutError:
+            return False
+        return not self.closing.is_set()

@@ -1,0 +1,65 @@
+"""The changes feed: pages after a cursor with long polling, and the live stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from supportdesk.db import Database, Row
+from supportdesk.events import log
+from supportdesk.events.bus import Bus
+from supportdesk.events.resource import EVENTS
+from supportdesk.jsonapi.document import sse_event
+
+HEARTBEAT_S = 15.0
+CATCH_UP_BATCH = 1000
+# sent first: how long an EventSource waits before reconnecting (with Last-Event-ID)
+RETRY = b"retry: 1000\n\n"
+KEEP_ALIVE = b": keep-alive\n\n"
+
+
+async def feed(
+    db: Database, bus: Bus, cursor: int, limit: int, selection: log.Selection, wait: float
+) -> tuple[list[Row], int]:
+    """Up to `limit` events after `cursor`; when there are none, wait up to `wait` seconds for
+    the next matching one. Returns the events and the cursor to resume from."""
+    deadline = time.monotonic() + wait
+    while True:
+        async with db.read() as conn:
+            rows = await log.read(conn, cursor, limit, selection)
+        remaining = deadline - time.monotonic()
+        if rows or remaining <= 0:
+            return rows, (rows[-1]["id"] if rows else cursor)
+        if not await bus.changed(remaining) and bus.closing.is_set():
+            return rows, cursor
+
+
+async def stream(
+    db: Database, bus: Bus, cursor: int | None, selection: log.Selection, heartbeat: float
+) -> AsyncIterator[bytes]:
+    """Server-sent events after `cursor` (None: from now on) until the client leaves or the
+    server stops; a comment line every `heartbeat` seconds of silence. Catching up reads the
+    database; once level with the bus, events come from its buffer, rendered once."""
+    position = bus.cursor if cursor is None else cursor
+    yield RETRY
+    while not bus.closing.is_set():
+        buffered = bus.buffered_after(position)
+        if buffered is None:
+            async with db.read() as conn:
+                rows = await log.read(conn, position, CATCH_UP_BATCH, log.Selection())
+            if rows:
+                position = rows[-1]["id"]
+                frames = [sse_event(EVENTS, row) for row in rows if selection.matches(row)]
+                if frames:
+                    yield b"".join(frames)
+                continue
+        elif buffered:
+            position = buffered[-1].id
+            frames = [item.frame for item in buffered if selection.matches(item.row)]
+            if frames:
+                yield b"".join(frames)
+            continue
+        if not await bus.changed(heartbeat):
+            if bus.closing.is_set():
+                return
+            yield KEEP_ALIVE
