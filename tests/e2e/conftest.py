@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import _recreate_database, postgres_url
+from tests.conftest import TEST_DATABASE, _recreate_database, postgres_url
 
 STARTUP_TIMEOUT_S = 30
 
@@ -118,5 +118,5 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'empty.db'}"
     request.getfixturevalue("postgres_database")
-    asyncio.run(_recreate_database("supportdesk_e2e"))
-    return postgres_url("supportdesk_e2e")
+    asyncio.run(_recreate_database(f"{TEST_DATABASE}_e2e"))
+    return postgres_url(f"{TEST_DATABASE}_e2e")
