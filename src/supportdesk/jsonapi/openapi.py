@@ -10,8 +10,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from supportdesk.jsonapi.document import MEDIA_TYPE
-from supportdesk.jsonapi.query import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from supportdesk.jsonapi.query import MAX_PER_PAGE
 from supportdesk.jsonapi.spec import FilterKind, ResourceSpec
+from supportdesk.queries import DEFAULT_PER_PAGE
 
 _ERROR = {
     "type": "object",

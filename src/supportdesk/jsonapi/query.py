@@ -2,55 +2,27 @@
 
 Pure functions over the query's (name, value) pairs: every name is checked against the
 `ResourceSpec`, every value is parsed into Python values, and a bad one raises `BadQuery` (400)
-or, for paging, `ValidationFailed` (422). Nothing here knows about SQL.
+or, for paging, `ValidationFailed` (422). Nothing here knows about SQL. The results are the
+wire-format-free values of `supportdesk.queries`, which services and repositories take.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from supportdesk import timestamps
 from supportdesk.errors import BadQuery, ResourceNotFound, ValidationFailed
 from supportdesk.jsonapi.spec import FilterKind, ResourceSpec
+from supportdesk.queries import DEFAULT_PER_PAGE, ListQuery, ResourceQuery, SortKey
 
-DEFAULT_PER_PAGE = 15
 MAX_PER_PAGE = 100
 MAX_LIST_VALUES = 100
 MAX_ID = 2**63 - 1
 
 _FAMILY = re.compile(r"^(filter|fields)\[([^\[\]]*)\]$")
 _RECOGNISED = {"page", "per_page", "sort", "include"}
-
-
-@dataclass(frozen=True)
-class SortKey:
-    name: str
-    descending: bool
-
-
-@dataclass(frozen=True)
-class ResourceQuery:
-    """`include` and `fields`: what every endpoint that returns a resource accepts."""
-
-    include: tuple[str, ...] = ()
-    fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ListQuery(ResourceQuery):
-    page: int = 1
-    per_page: int = DEFAULT_PER_PAGE
-    # filter name -> parsed value: a tuple for list kinds (None inside means "is null"), a
-    # string for TEXT and TIMESTAMP kinds
-    filters: Mapping[str, Any] = field(default_factory=dict)
-    sort: tuple[SortKey, ...] = ()
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.per_page
 
 
 def parse_id(text: str, type_: str) -> int:

@@ -12,13 +12,9 @@ from supportdesk.auth.keys import ApiKey
 from supportdesk.auth.service import require
 from supportdesk.config import Settings
 from supportdesk.db import Database
-from supportdesk.jsonapi.query import (
-    ListQuery,
-    ResourceQuery,
-    parse_list_query,
-    parse_resource_query,
-)
+from supportdesk.jsonapi.query import parse_list_query, parse_resource_query
 from supportdesk.jsonapi.spec import ResourceSpec
+from supportdesk.queries import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments.storage import Storage
 
 Q = TypeVar("Q", bound=ResourceQuery)

@@ -14,7 +14,7 @@ from supportdesk.errors import UnsupportedMediaType
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import is_multipart, read_body, read_form, validate
 from supportdesk.jsonapi.document import no_content, render_one, render_page
-from supportdesk.jsonapi.query import ResourceQuery, parse_id
+from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import (
     database,
     list_query,
@@ -22,6 +22,7 @@ from supportdesk.jsonapi.requests import (
     settings,
     storage,
 )
+from supportdesk.queries import ResourceQuery
 from supportdesk.routing import admin_router
 from supportdesk.ticket_attachments.resource import TICKET_ATTACHMENTS
 from supportdesk.ticket_attachments.service import FILE_FIELDS

@@ -11,7 +11,7 @@ from supportdesk.config import Settings
 from supportdesk.db import Conn, Database, Row
 from supportdesk.errors import ResourceNotFound
 from supportdesk.jsonapi.document import Related
-from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.queries import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments import service as attachments
 from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.ticket_messages import service as messages_service

@@ -14,7 +14,7 @@ from supportdesk.db import Conn, Database, IntegrityViolation, Row
 from supportdesk.errors import Conflict, ResourceNotFound, ValidationFailed
 from supportdesk.jsonapi.body import validate
 from supportdesk.jsonapi.document import Related
-from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.queries import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments import service as attachments
 from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.tickets import repository as tickets_repository
