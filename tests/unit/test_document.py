@@ -6,7 +6,7 @@ import orjson
 from starlette.requests import Request
 
 from supportdesk.jsonapi.document import Related, page_url, render_one, render_page
-from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.queries import ListQuery, ResourceQuery
 from supportdesk.ticket_messages.resource import TICKET_MESSAGES
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.users.resource import USERS

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from supportdesk.errors import BadQuery, ResourceNotFound, ValidationFailed
-from supportdesk.jsonapi.query import SortKey, parse_id, parse_list_query, parse_resource_query
+from supportdesk.jsonapi.query import parse_id, parse_list_query, parse_resource_query
+from supportdesk.queries import SortKey
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.tickets.router import SPECS
 

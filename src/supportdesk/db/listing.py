@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 
 from supportdesk.db.base import Conn, Row
 from supportdesk.db.fulltext import MIN_SUBSTRING, SubjectContains, TicketSearch, search_query
-from supportdesk.jsonapi.query import ListQuery
+from supportdesk.queries import ListQuery
 from supportdesk.tables.meta import row_counts
 
 # From this offset on, pages are read through a deferred join (see `Lister._build`).

@@ -16,8 +16,8 @@ import orjson
 from supportdesk import timestamps
 from supportdesk.db import Conn, Row
 from supportdesk.events import repository
-from supportdesk.jsonapi.query import ListQuery
 from supportdesk.jsonapi.spec import ResourceSpec
+from supportdesk.queries import ListQuery
 
 EVENT_NAMES = (
     "ticket.created",

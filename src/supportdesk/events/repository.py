@@ -12,7 +12,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from supportdesk.db import Conn, Row
 from supportdesk.db.listing import AnyOf, Lister, Listing
-from supportdesk.jsonapi.query import ListQuery
+from supportdesk.queries import ListQuery
 from supportdesk.tables import events
 
 # An arbitrary constant naming the advisory lock that orders event appends on PostgreSQL.

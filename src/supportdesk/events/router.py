@@ -12,8 +12,9 @@ from supportdesk.events.bus import Bus
 from supportdesk.events.resource import EVENTS, FEED
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.document import render_feed, with_param
-from supportdesk.jsonapi.query import FeedQuery, parse_feed_query
+from supportdesk.jsonapi.query import parse_feed_query
 from supportdesk.jsonapi.requests import database
+from supportdesk.queries import FeedQuery
 from supportdesk.routing import admin_router
 
 router = admin_router("events")

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from supportdesk.db import Row
-from supportdesk.jsonapi.query import ListQuery, ResourceQuery
 from supportdesk.jsonapi.spec import ResourceSpec
+from supportdesk.queries import ListQuery, ResourceQuery
 
 MEDIA_TYPE = "application/vnd.api+json"
 

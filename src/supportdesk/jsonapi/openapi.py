@@ -10,14 +10,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from supportdesk.jsonapi.document import MEDIA_TYPE
-from supportdesk.jsonapi.query import (
-    DEFAULT_PER_PAGE,
-    FEED_LIMIT,
-    MAX_FEED_LIMIT,
-    MAX_PER_PAGE,
-    MAX_WAIT_S,
-)
+from supportdesk.jsonapi.query import MAX_FEED_LIMIT, MAX_PER_PAGE, MAX_WAIT_S
 from supportdesk.jsonapi.spec import FilterKind, ResourceSpec
+from supportdesk.queries import DEFAULT_PER_PAGE, FEED_LIMIT
 
 _ERROR = {
     "type": "object",

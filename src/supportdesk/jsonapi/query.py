@@ -2,55 +2,34 @@
 
 Pure functions over the query's (name, value) pairs: every name is checked against the
 `ResourceSpec`, every value is parsed into Python values, and a bad one raises `BadQuery` (400)
-or, for paging, `ValidationFailed` (422). Nothing here knows about SQL.
+or, for paging, `ValidationFailed` (422). Nothing here knows about SQL. The results are the
+wire-format-free values of `supportdesk.queries`, which services and repositories take.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from supportdesk import timestamps
 from supportdesk.errors import BadQuery, ResourceNotFound, ValidationFailed
 from supportdesk.jsonapi.spec import FilterKind, ResourceSpec
+from supportdesk.queries import (
+    DEFAULT_PER_PAGE,
+    FEED_LIMIT,
+    FeedQuery,
+    ListQuery,
+    ResourceQuery,
+    SortKey,
+)
 
-DEFAULT_PER_PAGE = 15
 MAX_PER_PAGE = 100
 MAX_LIST_VALUES = 100
 MAX_ID = 2**63 - 1
 
 _FAMILY = re.compile(r"^(filter|fields)\[([^\[\]]*)\]$")
 _RECOGNISED = {"page", "per_page", "sort", "include"}
-
-
-@dataclass(frozen=True)
-class SortKey:
-    name: str
-    descending: bool
-
-
-@dataclass(frozen=True)
-class ResourceQuery:
-    """`include` and `fields`: what every endpoint that returns a resource accepts."""
-
-    include: tuple[str, ...] = ()
-    fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ListQuery(ResourceQuery):
-    page: int = 1
-    per_page: int = DEFAULT_PER_PAGE
-    # filter name -> parsed value: a tuple for list kinds (None inside means "is null"), a
-    # string for TEXT and TIMESTAMP kinds
-    filters: Mapping[str, Any] = field(default_factory=dict)
-    sort: tuple[SortKey, ...] = ()
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.per_page
 
 
 def parse_id(text: str, type_: str) -> int:
@@ -240,7 +219,6 @@ def parse_list_query(
     )
 
 
-FEED_LIMIT = 100
 MAX_FEED_LIMIT = 1000
 MAX_WAIT_S = 30
 _FEED_PARAMS = {
@@ -248,16 +226,6 @@ _FEED_PARAMS = {
     "limit": (1, MAX_FEED_LIMIT, FEED_LIMIT),
     "wait": (0, MAX_WAIT_S, 0),
 }
-
-
-@dataclass(frozen=True)
-class FeedQuery:
-    """`GET /events` and `/events/stream`: a cursor, a page size, a long-poll time, filters."""
-
-    after: int | None
-    limit: int = FEED_LIMIT
-    wait: int = 0
-    filters: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_feed_query(pairs: Iterable[tuple[str, str]], spec: ResourceSpec) -> FeedQuery:

@@ -1,5 +1,5 @@
 """Per-request helpers shared by the routers: parsed queries, the include permission rule,
-the app's settings, database and attachment storage."""
+the app's settings and database."""
 
 from __future__ import annotations
 
@@ -12,14 +12,9 @@ from supportdesk.auth.keys import ApiKey
 from supportdesk.auth.service import require
 from supportdesk.config import Settings
 from supportdesk.db import Database
-from supportdesk.jsonapi.query import (
-    ListQuery,
-    ResourceQuery,
-    parse_list_query,
-    parse_resource_query,
-)
+from supportdesk.jsonapi.query import parse_list_query, parse_resource_query
 from supportdesk.jsonapi.spec import ResourceSpec
-from supportdesk.ticket_attachments.storage import Storage
+from supportdesk.queries import ListQuery, ResourceQuery
 
 Q = TypeVar("Q", bound=ResourceQuery)
 
@@ -32,11 +27,6 @@ def settings(request: Request) -> Settings:
 def database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
-
-
-def storage(request: Request) -> Storage:
-    files: Storage = request.app.state.storage
-    return files
 
 
 def _checked(key: ApiKey, spec: ResourceSpec, query: Q) -> Q:

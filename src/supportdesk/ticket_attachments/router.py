@@ -8,9 +8,10 @@ from starlette.responses import FileResponse, Response
 from supportdesk.auth.guard import authorize
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.query import parse_id
-from supportdesk.jsonapi.requests import database, storage
+from supportdesk.jsonapi.requests import database
 from supportdesk.routing import admin_router
 from supportdesk.ticket_attachments import service
+from supportdesk.ticket_attachments.storage import storage
 
 router = admin_router("ticket messages")
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
 from supportdesk.errors import PayloadTooLarge
 
@@ -153,3 +154,9 @@ def _older_than_a_day(path: Path) -> bool:
         return time.time() - path.stat().st_mtime > 86_400
     except FileNotFoundError:
         return False
+
+
+def storage(request: Request) -> Storage:
+    """The app's attachment storage (made by `create_app`)."""
+    files: Storage = request.app.state.storage
+    return files

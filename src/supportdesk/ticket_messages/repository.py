@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 from supportdesk.db import Conn, Row
 from supportdesk.db.listing import AnyOf, Compare, InLookup, Lister, Listing
 from supportdesk.db.writes import Writer
-from supportdesk.jsonapi.query import ListQuery
+from supportdesk.queries import ListQuery
 from supportdesk.tables import ticket_messages, tickets
 
 # INSERT / UPDATE / DELETE by id

@@ -15,17 +15,18 @@ from supportdesk.events.log import api_key
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import is_multipart, read_body, read_form, validate
 from supportdesk.jsonapi.document import no_content, render_one, render_page
-from supportdesk.jsonapi.query import ResourceQuery, parse_id
+from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import (
     database,
     list_query,
     resource_query,
     settings,
-    storage,
 )
+from supportdesk.queries import ResourceQuery
 from supportdesk.routing import admin_router
 from supportdesk.ticket_attachments.resource import TICKET_ATTACHMENTS
 from supportdesk.ticket_attachments.service import FILE_FIELDS
+from supportdesk.ticket_attachments.storage import storage
 from supportdesk.ticket_messages import service
 from supportdesk.ticket_messages.resource import TICKET_MESSAGES
 from supportdesk.ticket_messages.schemas import MessageCreate, MessageUpdate

@@ -13,7 +13,7 @@ from supportdesk.errors import ResourceNotFound, ValidationFailed
 from supportdesk.events import log
 from supportdesk.events.log import Actor
 from supportdesk.jsonapi.document import Related
-from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.queries import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments import service as attachments
 from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.ticket_messages import repository

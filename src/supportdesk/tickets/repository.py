@@ -18,7 +18,7 @@ from supportdesk.db.listing import (
     row_count,
 )
 from supportdesk.db.writes import Writer
-from supportdesk.jsonapi.query import ListQuery
+from supportdesk.queries import ListQuery
 from supportdesk.tables import meta, tickets
 
 _GET = select(tickets).where(tickets.c.id == bindparam("ticket_id"))

@@ -20,8 +20,9 @@ from supportdesk.jsonapi.document import (
     render_page,
 )
 from supportdesk.jsonapi.query import parse_id
-from supportdesk.jsonapi.requests import database, list_query, resource_query, settings, storage
+from supportdesk.jsonapi.requests import database, list_query, resource_query, settings
 from supportdesk.routing import admin_router
+from supportdesk.ticket_attachments.storage import storage
 from supportdesk.ticket_messages.resource import TICKET_MESSAGES
 from supportdesk.tickets import service
 from supportdesk.tickets.resource import TICKETS

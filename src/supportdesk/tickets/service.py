@@ -14,7 +14,7 @@ from supportdesk.errors import ResourceNotFound
 from supportdesk.events import log
 from supportdesk.events.log import Actor, Event
 from supportdesk.jsonapi.document import Related
-from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.queries import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments import service as attachments
 from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.ticket_messages import service as messages_service

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, exists, func, or_, select
 from supportdesk.db import Conn, Row
 from supportdesk.db.listing import AnyOf, InLookup, Lister, Listing
 from supportdesk.db.writes import Writer
-from supportdesk.jsonapi.query import ListQuery
+from supportdesk.queries import ListQuery
 from supportdesk.tables import roles, ticket_messages, tickets, users
 
 # Every column but the password hash, which never leaves this module.

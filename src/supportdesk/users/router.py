@@ -14,8 +14,9 @@ from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body
 from supportdesk.jsonapi.document import no_content, render_list, render_one, render_page
 from supportdesk.jsonapi.query import parse_id
-from supportdesk.jsonapi.requests import database, list_query, resource_query, settings, storage
+from supportdesk.jsonapi.requests import database, list_query, resource_query, settings
 from supportdesk.routing import admin_router
+from supportdesk.ticket_attachments.storage import storage
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.users import service
 from supportdesk.users.resource import ROLES, USERS

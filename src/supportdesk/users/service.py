@@ -16,7 +16,7 @@ from supportdesk.events import log
 from supportdesk.events.log import Actor
 from supportdesk.jsonapi.body import validate
 from supportdesk.jsonapi.document import Related
-from supportdesk.jsonapi.query import ListQuery, ResourceQuery
+from supportdesk.queries import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments import service as attachments
 from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.ticket_messages import repository as messages_repository
