@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # how often each process looks for new events when the database cannot notify (SQLite)
     event_poll_interval: float = Field(0.05, gt=0, le=10)
+    # seconds of silence after which an event stream sends a comment line (keeps proxies open)
+    stream_heartbeat: float = Field(15.0, gt=0, le=300)
 
     @field_validator("statuses", "priorities", "departments", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from supportdesk.events.resource import EVENTS, FEED
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.document import render_feed, with_param
 from supportdesk.jsonapi.query import parse_feed_query
-from supportdesk.jsonapi.requests import database
+from supportdesk.jsonapi.requests import database, settings
 from supportdesk.queries import FeedQuery
 from supportdesk.routing import admin_router
 
@@ -82,7 +82,7 @@ async def stream_events(request: Request) -> Response:
     last_event_id = request.headers.get("last-event-id", "").strip()
     if last_event_id.isascii() and last_event_id.isdigit():
         cursor = int(last_event_id)
-    events = service.stream(database(request), bus(request), cursor, selection, service.HEARTBEAT_S)
+    events = service.stream(database(request), bus(request), cursor, selection, settings(request).stream_heartbeat)
     return StreamingResponse(
         events,
         media_type="text/event-stream",

@@ -11,7 +11,6 @@ from supportdesk.events.bus import Bus
 from supportdesk.events.resource import EVENTS
 from supportdesk.jsonapi.document import sse_event
 
-HEARTBEAT_S = 15.0
 CATCH_UP_BATCH = 1000
 # sent first: how long an EventSource waits before reconnecting (with Last-Event-ID)
 RETRY = b"retry: 1000\n\n"
@@ -40,7 +39,10 @@ async def stream(
     """Server-sent events after `cursor` (None: from now on) until the client leaves or the
     server stops; a comment line every `heartbeat` seconds of silence. Catching up reads the
     database; once level with the bus, events come from its buffer, rendered once."""
-    position = bus.cursor if cursor is None else cursor
+    if cursor is None:
+        async with db.read() as conn:
+            cursor = await log.newest_id(conn)
+    position = cursor
     yield RETRY
     while not bus.closing.is_set():
         buffered = bus.buffered_after(position)
