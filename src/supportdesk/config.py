@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     event_poll_interval: float = Field(0.05, gt=0, le=10)
     # seconds of silence after which an event stream sends a comment line (keeps proxies open)
     stream_heartbeat: float = Field(15.0, gt=0, le=300)
+    # the longest long poll (`GET /events?wait=`) this server grants, in seconds
+    event_wait_limit: float = Field(30.0, ge=0, le=30)
 
     @field_validator("statuses", "priorities", "departments", mode="before")
     @classmethod

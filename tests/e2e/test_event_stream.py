@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import TEST_DATABASE, _recreate_database, postgres_url
 from tests.e2e.conftest import Server, serving
@@ -95,64 +96,63 @@ def api(server: Server, token: str | None = None) -> httpx.Client:
     )
 
 
-def test_stream_resume_heartbeat_and_a_clean_stop(tmp_path: Path, empty_database_url: str) -> None:
-    os.environ["SUPPORTDESK_STREAM_HEARTBEAT"] = "0.5"
-    try:
-        with serving(tmp_path, empty_database_url, "--workers", "2") as server, api(server) as http:
-            user = http.post("/users", json={"email": "a@example.com"}).json()["data"]["id"]
-            with streaming(server.base_url, server.demo_token) as live:
-                assert live.status == 200
-                ticket = http.post("/tickets", json={"subject": "Live", "user_id": user})
-                (created,) = live.events(1)
-                assert created["event"] == "ticket.created"
-                document = json.loads(created["data"])
-                assert document["type"] == "events"
-                assert document["id"] == created["id"]
-                assert document["attributes"]["data"]["subject"] == "Live"
-                assert document["attributes"]["resource"]["id"] == int(ticket.json()["data"]["id"])
-                # silence brings comment lines
-                deadline = time.monotonic() + 5
-                while "comment" not in live.messages.get(timeout=5):
-                    assert time.monotonic() < deadline
+def test_stream_resume_heartbeat_and_a_clean_stop(
+    tmp_path: Path, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPPORTDESK_STREAM_HEARTBEAT", "0.5")
+    with serving(tmp_path, empty_database_url, "--workers", "2") as server, api(server) as http:
+        user = http.post("/users", json={"email": "a@example.com"}).json()["data"]["id"]
+        with streaming(server.base_url, server.demo_token) as live:
+            assert live.status == 200
+            ticket = http.post("/tickets", json={"subject": "Live", "user_id": user})
+            (created,) = live.events(1)
+            assert created["event"] == "ticket.created"
+            document = json.loads(created["data"])
+            assert document["type"] == "events"
+            assert document["id"] == created["id"]
+            assert document["attributes"]["data"]["subject"] == "Live"
+            assert document["attributes"]["resource"]["id"] == int(ticket.json()["data"]["id"])
+            # silence brings comment lines
+            deadline = time.monotonic() + 5
+            while "comment" not in live.messages.get(timeout=5):
+                assert time.monotonic() < deadline
 
-            # resume from the user's creation: the user event is skipped, the rest replayed
-            first = http.get("/events", params={"limit": 1}).json()["data"][0]
-            http.post(
-                "/ticket-messages",
-                json={"ticket_id": ticket.json()["data"]["id"], "user_id": user, "message": "m"},
-            )
-            with streaming(
-                server.base_url, server.demo_token, **{"Last-Event-ID": first["id"]}
-            ) as again:
-                replay = again.events(3)
-                assert [m["event"] for m in replay] == [
-                    "ticket.created",
-                    "ticket_message.created",
-                    "ticket.updated",
-                ]
-                ids = [int(m["id"]) for m in replay]
-                assert ids == sorted(ids) and ids[0] > int(first["id"])
-                with (
-                    streaming(server.base_url + "", server.demo_token) as filtered_off,
-                    api(server) as other,
-                ):
-                    assert filtered_off.status == 200
-                    filtered = other.get(
-                        "/events/stream",
-                        params={"filter[event]": "nope.*"},
-                    )
-                    assert filtered.status_code == 400
+        # resume from the user's creation: the user event is skipped, the rest replayed
+        first = http.get("/events", params={"limit": 1}).json()["data"][0]
+        http.post(
+            "/ticket-messages",
+            json={"ticket_id": ticket.json()["data"]["id"], "user_id": user, "message": "m"},
+        )
+        with streaming(
+            server.base_url, server.demo_token, **{"Last-Event-ID": first["id"]}
+        ) as again:
+            replay = again.events(3)
+            assert [m["event"] for m in replay] == [
+                "ticket.created",
+                "ticket_message.created",
+                "ticket.updated",
+            ]
+            ids = [int(m["id"]) for m in replay]
+            assert ids == sorted(ids) and ids[0] > int(first["id"])
+            with (
+                streaming(server.base_url + "", server.demo_token) as filtered_off,
+                api(server) as other,
+            ):
+                assert filtered_off.status == 200
+                filtered = other.get(
+                    "/events/stream",
+                    params={"filter[event]": "nope.*"},
+                )
+                assert filtered.status_code == 400
 
-                # the server stops promptly with streams open, and they end cleanly
-                started = time.monotonic()
-                os.killpg(server.process.pid, signal.SIGTERM)
-                server.process.wait(timeout=15)
-                assert time.monotonic() - started < 10
-                assert again.ended.wait(5)
-            assert server.process.returncode == 0
-            assert "Traceback" not in server.output.read_text()
-    finally:
-        del os.environ["SUPPORTDESK_STREAM_HEARTBEAT"]
+            # the server stops promptly with streams open, and they end cleanly
+            started = time.monotonic()
+            os.killpg(server.process.pid, signal.SIGTERM)
+            server.process.wait(timeout=15)
+            assert time.monotonic() - started < 10
+            assert again.ended.wait(5)
+        assert server.process.returncode == 0
+        assert "Traceback" not in server.output.read_text()
 
 
 def test_two_instances_on_one_postgresql(tmp_path: Path, request: Any) -> None:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import serving
 
@@ -43,7 +44,12 @@ def seed_data(base_url: str, token: str) -> None:
             )
 
 
-def test_schemathesis_finds_nothing(tmp_path: Path, empty_database_url: str) -> None:
+def test_schemathesis_finds_nothing(
+    tmp_path: Path, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Long polls end at once (the server grants no wait; the response is the same document),
+    # and the event stream, an endless response by design, is left to its own e2e tests.
+    monkeypatch.setenv("SUPPORTDESK_EVENT_WAIT_LIMIT", "0")
     with serving(tmp_path, empty_database_url) as server:
         seed_data(server.base_url, server.demo_token)
         result = subprocess.run(
@@ -53,6 +59,7 @@ def test_schemathesis_finds_nothing(tmp_path: Path, empty_database_url: str) -> 
                 "-H", f"Authorization: Bearer {server.demo_token}",
                 "--max-examples", EXAMPLES, "--checks", CHECKS, "--seed", "20261127",
                 "--request-timeout", "10",
+                "--exclude-path", "/api/v1/admin/events/stream",
             ],
             # its cache (.schemathesis/) goes to the test's folder: every run starts afresh
             capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path,

@@ -55,7 +55,7 @@ async def list_events(request: Request) -> Response:
         query.after or 0,
         query.limit,
         _selection(query),
-        query.wait,
+        min(query.wait, settings(request).event_wait_limit),
     )
     return render_feed(EVENTS, rows, cursor, with_param(request, "after", str(cursor)))
 
