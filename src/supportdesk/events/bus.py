@@ -85,6 +85,9 @@ class Bus:
                 self._unlisten = await self.db.listen(CHANNEL, self.wake, self._lost)
             except DatabaseUnavailable:
                 return False
+            except Exception:  # never let the bus die: poll until the database takes LISTEN
+                logger.exception("event bus: cannot listen for notifications; polling")
+                return False
         return self._unlisten is not None
 
     def _lost(self) -> None:
