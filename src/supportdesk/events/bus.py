@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -46,7 +46,10 @@ class Bus:
         self.db = db
         self._poll = poll_interval
         self._fallback = fallback_interval
-        self._buffer: deque[Buffered] = deque()
+        # the newest events read, oldest first, with their ids alongside for bisection: every
+        # stream client looks its position up on every batch
+        self._buffer: list[Buffered] = []
+        self._ids: list[int] = []
         self._size = buffer_size
         self.cursor = 0  # the newest event this bus has read
         self._floor = 0  # the buffer holds every event after this id
@@ -119,11 +122,13 @@ class Bus:
                 rows = await log.read(conn, self.cursor, BATCH, log.Selection())
             if not rows:
                 return
-            for row in rows:
-                self._buffer.append(Buffered(row["id"], row, sse_event(EVENTS, row)))
+            self._buffer.extend(Buffered(row["id"], row, sse_event(EVENTS, row)) for row in rows)
+            self._ids.extend(row["id"] for row in rows)
             self.cursor = rows[-1]["id"]
-            while len(self._buffer) > self._size:
-                self._floor = self._buffer.popleft().id
+            excess = len(self._buffer) - self._size
+            if excess > 0:
+                self._floor = self._ids[excess - 1]
+                del self._buffer[:excess], self._ids[:excess]
             self._notify()
             if len(rows) < BATCH:
                 return
@@ -139,7 +144,7 @@ class Bus:
             return None
         if cursor >= self.cursor:
             return []
-        return [item for item in self._buffer if item.id > cursor]
+        return self._buffer[bisect_right(self._ids, cursor) :]
 
     async def changed(self, seconds: float) -> bool:
         """Wait until this bus reads new events (True) or `seconds` pass (False)."""
@@ -147,7 +152,8 @@ class Bus:
         if self.closing.is_set():
             return False
         try:
-            await asyncio.wait_for(tick.wait(), seconds)
+            async with asyncio.timeout(seconds):  # no task per waiter, unlike wait_for
+                await tick.wait()
         except TimeoutError:
             return False
         return not self.closing.is_set()
