@@ -32,7 +32,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.limiter = open_limiter(
         settings.redis_url, settings.storage_dir, settings.rate_limit_per_minute
     )
-    bus = app.state.bus = Bus(db, settings.event_poll_interval)
+    bus = app.state.bus = Bus(db, settings.event_poll_interval, settings.stream_heartbeat)
     await bus.start()
     restore = close_streams_on_exit(bus)
     try:

@@ -41,9 +41,10 @@ async def test_a_stream_catches_up_filters_and_ends_when_the_server_stops(
 ) -> None:
     owner = await factories.user(client)
     first = await factories.ticket(client, owner["id"], subject="before")
-    bus: Bus = app.state.bus
+    bus = Bus(app.state.db, poll_interval=0.02, heartbeat=0.2)
+    await bus.start()
     selection = log.Selection(names=("ticket.created",))
-    frames = service.stream(app.state.db, bus, 0, selection, heartbeat=0.2)
+    frames = service.stream(app.state.db, bus, 0, selection)
     assert await anext(frames) == service.RETRY
     caught_up = await asyncio.wait_for(anext(frames), 5)
     assert caught_up.count(b"event: ticket.created") == 1
@@ -57,6 +58,6 @@ async def test_a_stream_catches_up_filters_and_ends_when_the_server_stops(
     assert b'"subject":"after"' in live and b"ticket_message" not in live
     assert await asyncio.wait_for(anext(frames), 5) == service.KEEP_ALIVE
 
-    bus.close_streams()
+    await bus.stop()
     rest = [frame async for frame in frames]
     assert rest == []

@@ -82,9 +82,7 @@ async def stream_events(request: Request) -> Response:
     last_event_id = request.headers.get("last-event-id", "").strip()
     if last_event_id.isascii() and last_event_id.isdigit():
         cursor = int(last_event_id)
-    events = service.stream(
-        database(request), bus(request), cursor, selection, settings(request).stream_heartbeat
-    )
+    events = service.stream(database(request), bus(request), cursor, selection)
     return StreamingResponse(
         events,
         media_type="text/event-stream",

@@ -34,10 +34,10 @@ async def feed(
 
 
 async def stream(
-    db: Database, bus: Bus, cursor: int | None, selection: log.Selection, heartbeat: float
+    db: Database, bus: Bus, cursor: int | None, selection: log.Selection
 ) -> AsyncIterator[bytes]:
     """Server-sent events after `cursor` (None: from now on) until the client leaves or the
-    server stops; a comment line every `heartbeat` seconds of silence. Catching up reads the
+    server stops; a comment line on each of the bus's heartbeats. Catching up reads the
     database; once level with the bus, events come from its buffer, rendered once."""
     if cursor is None:
         async with db.read() as conn:
@@ -61,7 +61,9 @@ async def stream(
             if frames:
                 yield b"".join(frames)
             continue
-        if not await bus.changed(heartbeat):
-            if bus.closing.is_set():
-                return
+        beats = bus.beats
+        await bus.tick()
+        if bus.closing.is_set():
+            return
+        if bus.beats != beats:
             yield KEEP_ALIVE
