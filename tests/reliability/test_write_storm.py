@@ -16,9 +16,10 @@ import httpx
 from sqlalchemy import func, select, text
 
 from supportdesk.db import Database, open_database
-from supportdesk.tables import ticket_attachments, ticket_messages, tickets
+from supportdesk.tables import events, ticket_attachments, ticket_messages, tickets
 from supportdesk.ticket_attachments.storage import Storage
 from tests.e2e.conftest import serving, stop
+from tests.e2e.sse import StreamClient, ids_until
 from tests.reliability.storm import Acknowledged, storm
 
 SECONDS = float(os.environ.get("SUPPORTDESK_STORM_SECONDS", "30"))
@@ -98,12 +99,57 @@ def check_files(storage_dir: Path, found: dict[str, object], acked: Acknowledged
     assert not storage.pending.exists() or not any(storage.pending.iterdir())
 
 
+async def _events(url: str) -> list[dict[str, object]]:
+    db: Database = open_database(url)
+    await db.connect()
+    try:
+        async with db.read() as conn:
+            rows = await conn.fetch_all(select(events).order_by(events.c.id))
+        return [dict(row) for row in rows]
+    finally:
+        await db.close()
+
+
+def check_events(feed: list[dict[str, object]], acked: Acknowledged) -> None:
+    """One event per acknowledged write, in commit order: each acknowledged creation has
+    exactly one `*.created` event, and every event of a ticket comes after its creation."""
+    created: dict[str, list[object]] = {}
+    for event in feed:
+        if str(event["event"]).endswith(".created"):
+            created.setdefault(str(event["event"]), []).append(event["resource_id"])
+    for name, acknowledged in (
+        ("ticket.created", acked.tickets),
+        ("ticket_message.created", acked.messages),
+        ("ticket_attachment.created", acked.attachments),
+    ):
+        ids = created.get(name, [])
+        assert sorted(ids) == sorted(acknowledged), name  # type: ignore[type-var]
+    ticket_born = {e["resource_id"]: e["id"] for e in feed if e["event"] == "ticket.created"}
+    for event in feed:
+        if event["event"] != "ticket.created" and event["ticket_id"] is not None:
+            assert event["id"] > ticket_born[event["ticket_id"]]  # type: ignore[operator]
+    patched = sum(
+        1 for e in feed if e["event"] == "ticket.updated" and "priority" in str(e["changes"])
+    )
+    assert patched <= len(acked.statuses)
+
+
 def test_concurrent_writers_keep_exactly_what_was_acknowledged(
     tmp_path: Path, empty_database_url: str
 ) -> None:
+    """Also (issue 9) with three live streams attached: the feed holds one event per
+    acknowledged write, in commit order, and every stream client saw every event."""
     with serving(tmp_path, empty_database_url, "--workers", "2") as server:
         user = customer(server.base_url, server.demo_token)
-        acked = asyncio.run(storm(server.base_url, server.demo_token, user, CLIENTS, SECONDS))
+        streams = [StreamClient(server.base_url, server.demo_token) for _ in range(3)]
+        try:
+            acked = asyncio.run(storm(server.base_url, server.demo_token, user, CLIENTS, SECONDS))
+            feed = asyncio.run(_events(empty_database_url))
+            last = int(feed[-1]["id"])  # type: ignore[call-overload]
+            seen = [ids_until(stream, last, within=30) for stream in streams]
+        finally:
+            for stream in streams:
+                stream.close()
         log = server.output.read_text()
     assert acked.failures == []
     assert set(acked.statuses) <= {200, 201}, sorted(set(acked.statuses))
@@ -116,7 +162,14 @@ def test_concurrent_writers_keep_exactly_what_was_acknowledged(
         assert found["tickets"][ticket][1] == priority  # type: ignore[index]
     assert found["orphans"] == 0 and found["integrity"] == "ok" and found["foreign"] == []
     check_files(tmp_path / "storage", found, acked)
-    print(f"\nstorm: {len(acked.statuses)} writes acknowledged in {SECONDS:.0f}s, all found")
+    check_events(feed, acked)
+    after_user = [int(e["id"]) for e in feed if e["event"] != "user.created"]  # type: ignore[call-overload]
+    for ids in seen:
+        assert ids == after_user
+    print(
+        f"\nstorm: {len(acked.statuses)} writes acknowledged in {SECONDS:.0f}s, all found; "
+        f"{len(feed)} events, every one seen by each of {len(streams)} streams"
+    )
 
 
 def test_kill_9_mid_storm_loses_no_acknowledged_write(
