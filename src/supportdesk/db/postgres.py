@@ -6,7 +6,6 @@ a codec installed on every connection, so repositories see the same values as on
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -28,7 +27,6 @@ from supportdesk.db.url import DatabaseUrl
 from supportdesk.errors import DatabaseUnavailable
 
 CONNECT_TIMEOUT_S = 5.0
-CLOSE_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 30.0
 # Session settings of every connection: UTC for the timestamp codec; no JIT, whose compile
 # time (tens of ms) would land on whichever request first crosses its cost threshold.
@@ -149,15 +147,9 @@ class PostgresDatabase(Database):
             ) from None
 
     async def close(self) -> None:
-        """Close the pool gracefully, or terminate it after CLOSE_TIMEOUT_S: a connection
-        whose acquisition was cancelled at an unlucky moment (a background task stopped at
-        shutdown) can stay marked as in use, and a graceful close would wait for it forever."""
         if self._pool is not None:
-            pool, self._pool = self._pool, None
-            try:
-                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
-            except TimeoutError:
-                pool.terminate()
+            await self._pool.close()
+            self._pool = None
 
     async def listen(
         self, channel: str, notified: Callable[[], None], lost: Callable[[], None]

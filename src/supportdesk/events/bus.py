@@ -91,6 +91,7 @@ class Bus:
         """Tell every open stream and long poll to finish (the server is stopping)."""
         self.closing.set()
         self._notify()
+        self.wake()
 
     def wake(self) -> None:
         self._wake.set()
@@ -118,10 +119,14 @@ class Bus:
                 await unlisten()
 
     async def _run(self) -> None:
-        while True:
+        """Until `close_streams`: wait for a wake-up or the interval, then read. The loop ends
+        on the closing flag, not only by cancellation: Python 3.11's `wait_for` can swallow a
+        cancellation that arrives as its wait completes (a test teardown hung on it)."""
+        while not self.closing.is_set():
             interval = self._fallback if await self._listen() else self._poll
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._read()
