@@ -144,6 +144,22 @@ async def test_stop_releases_the_lease_so_another_runner_takes_it_at_once(
     assert len(steps.by("first")) == count, "a stopped runner stepped"
 
 
+async def test_stop_cancels_a_step_in_progress_and_releases_its_lease(
+    processes: Callable[..., Awaitable[Process]],
+) -> None:
+    started = asyncio.Event()
+
+    async def slow(context: JobContext) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    process = await processes(Job("slow", 1.0, slow), name="only")
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(process.runner.stop(), 2)
+    row = await lease(process.db, "slow")
+    assert row is not None and row["holder"] is None and row["expires_at"] is None
+
+
 async def test_a_lease_taken_by_another_process_stops_the_steps_here(
     processes: Callable[..., Awaitable[Process]],
 ) -> None:

@@ -16,7 +16,6 @@ and releases the leases, so another process takes over at once rather than after
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -50,6 +49,9 @@ class JobContext:
 
 @dataclass(frozen=True)
 class Job:
+    """A background job. Its step bounds its own waits (network timeouts): the lease stays
+    held while a step runs, so a step that never ends stops the job everywhere."""
+
     name: str  # the lease row's name
     interval: float  # seconds between steps while held
     step: Callable[[JobContext], Awaitable[None]]  # one idempotent pass of work
@@ -187,9 +189,10 @@ def _describe(exc: Exception) -> str:
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it has ended. (`asyncio.wait`, not `await task`: the
+    caller's own cancellation, as by `stop()`, must still reach the caller.)"""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await asyncio.wait([task])
 
 
 async def report(db: Database) -> dict[str, dict[str, str | None]] | None:
