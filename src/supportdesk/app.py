@@ -16,8 +16,10 @@ from starlette.responses import Response
 from supportdesk import __version__, api, logs
 from supportdesk.auth.ratelimit import open_limiter
 from supportdesk.config import Settings
-from supportdesk.db import Database, open_database
+from supportdesk.db import open_database
 from supportdesk.events.bus import Bus
+from supportdesk.jobs import registry
+from supportdesk.jobs.runner import Runner, report
 from supportdesk.jsonapi import errors
 from supportdesk.observability import RequestContext
 from supportdesk.ticket_attachments.storage import Storage
@@ -34,11 +36,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     bus = app.state.bus = Bus(db, settings.event_poll_interval, settings.stream_heartbeat)
     await bus.start()
+    # Every worker of every instance competes for the jobs' leases: each job runs in one place.
+    runner = app.state.runner = (
+        Runner(db, settings, bus, registry.jobs(settings)) if settings.jobs else None
+    )
+    if runner is not None:
+        await runner.start()
     restore = close_streams_on_exit(bus)
     try:
         yield
     finally:
         restore()
+        if runner is not None:
+            await runner.stop()
         await bus.stop()
         await app.state.limiter.counter.close()
         await db.close()
@@ -67,6 +77,28 @@ def close_streams_on_exit(bus: Bus) -> Callable[[], None]:
             signal.signal(sig, handler)
 
     return restore
+
+
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_HEALTH_SCHEMA = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "jobs": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "holder": _NULLABLE_TEXT,
+                    "last_success_at": {**_NULLABLE_TEXT, "format": "date-time"},
+                    "last_error": _NULLABLE_TEXT,
+                    "last_error_at": {**_NULLABLE_TEXT, "format": "date-time"},
+                },
+            },
+        },
+    },
+}
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -102,15 +134,30 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/health",
         tags=["service"],
-        summary="200 when the database answers, 503 otherwise; needs no key",
-        responses={503: {"description": "The database does not answer"}},
+        summary="200 when the database answers, 503 otherwise; each job's last run; needs no key",
+        description=(
+            "`jobs` has an entry for each background job that has run against this database, "
+            "here or in another process: the process holding its lease now (`host:pid:random`; "
+            "null when none does), when a step last succeeded, and the last error and its time "
+            "(kept after later successes). One small read: cheap to poll."
+        ),
+        responses={
+            200: {
+                "description": "The database answers",
+                "content": {"application/json": {"schema": _HEALTH_SCHEMA}},
+            },
+            503: {
+                "description": 'The database does not answer: `{"status": "unavailable"}`',
+                "content": {"application/json": {"schema": _HEALTH_SCHEMA}},
+            },
+        },
     )
     async def health(request: Request) -> Response:
-        db: Database = request.app.state.db
-        ok = await db.ping()
+        jobs = await report(request.app.state.db)
+        body = {"status": "unavailable"} if jobs is None else {"status": "ok", "jobs": jobs}
         return Response(
-            orjson.dumps({"status": "ok" if ok else "unavailable"}),
-            status_code=200 if ok else 503,
+            orjson.dumps(body),
+            status_code=503 if jobs is None else 200,
             media_type="application/json",
         )
 

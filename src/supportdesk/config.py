@@ -7,12 +7,24 @@ options to the server's worker processes through `Settings.to_environ()`.
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from supportdesk import durations
+
+
+def _parse_duration(value: Any) -> Any:
+    return durations.parse(value) if isinstance(value, str) else value
+
+
 CommaList = Annotated[tuple[str, ...], NoDecode]
+# `7d`, `12h`, `0` (supportdesk.durations) in the environment; dumped back the same way
+Duration = Annotated[
+    timedelta, BeforeValidator(_parse_duration), PlainSerializer(durations.to_text)
+]
 
 DEFAULT_STATUSES = ("open", "replied", "customer-reply", "on-hold", "closed")
 DEFAULT_PRIORITIES = ("low", "medium", "high", "urgent")
@@ -50,6 +62,13 @@ class Settings(BaseSettings):
     stream_heartbeat: float = Field(15.0, gt=0, le=300)
     # the longest long poll (`GET /events?wait=`) this server grants, in seconds
     event_wait_limit: float = Field(30.0, ge=0, le=30)
+    # Background jobs (SPEC 11). `serve` runs them in every worker unless this is off (the
+    # workers compete for each job's lease, so each job runs in one place); `worker` always does.
+    jobs: bool = True
+    # how long a ticket stays in the staff-reply status before the autoclose job closes it (0: off)
+    autoclose_after: Duration = timedelta(days=7)
+    # how long events are kept before the prune job deletes them (0: forever)
+    events_retain: Duration = timedelta(0)
 
     @field_validator("statuses", "priorities", "departments", mode="before")
     @classmethod

@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def now() -> str:
     return datetime.now(UTC).strftime(FORMAT)
+
+
+def ago(age: timedelta) -> str:
+    """The moment `age` before now, in the wire format (a cutoff for "older than")."""
+    return to_text(datetime.now(UTC) - age)
 
 
 def to_text(moment: datetime) -> str:

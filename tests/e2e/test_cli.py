@@ -23,6 +23,9 @@ from tests.e2e.conftest import Server, run_cli
         ["keys", "delete"],
         ["users"],
         ["users", "create"],
+        ["worker"],
+        ["events"],
+        ["events", "prune"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 
+from supportdesk import durations
 from supportdesk.config import Settings
 from supportdesk.db import (
     Database,
@@ -35,6 +37,14 @@ DatabaseOption = typer.Option(
 def fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def duration(text: str) -> timedelta:
+    """A duration option (`7d`, `12h`: supportdesk.durations), or one line and exit code 1."""
+    try:
+        return durations.parse(text)
+    except ValueError as exc:
+        fail(str(exc), 1)
 
 
 def load_settings(**overrides: Any) -> Settings:

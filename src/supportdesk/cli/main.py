@@ -1,4 +1,4 @@
-"""`supportdesk`: serve, migrate, keys, users."""
+"""`supportdesk`: serve, worker, migrate, keys, users, tickets, events, seed."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import typer
 from supportdesk.auth import repository as keys_repository
 from supportdesk.auth.keys import ALL
 from supportdesk.auth.service import create_key
-from supportdesk.cli import keys, seed, tickets, users
+from supportdesk.cli import events, keys, seed, tickets, users, worker
 from supportdesk.cli.common import DatabaseOption, load_settings, migrate, run_with_db
 from supportdesk.db import Database
+from supportdesk.jobs import registry
 from supportdesk.ticket_attachments.service import recover
 from supportdesk.ticket_attachments.storage import Storage
 
@@ -22,7 +23,9 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(tickets.app, name="tickets")
+app.add_typer(events.app, name="events")
 app.command("seed")(seed.command)
+app.command("worker")(worker.command)
 
 
 @app.command("migrate")
@@ -43,9 +46,16 @@ def serve(
         None, help="Attachment files [env SUPPORTDESK_STORAGE_DIR; ./storage]"
     ),
     log_level: str | None = typer.Option(None, help="Server log level [info]"),
+    jobs: bool | None = typer.Option(
+        None,
+        "--jobs/--no-jobs",
+        help="Also run the background jobs, in every worker [env SUPPORTDESK_JOBS; --jobs]",
+        show_default=False,
+    ),
 ) -> None:
-    """Apply pending migrations, then serve the API. On a database with no API key, create a
-    demo key with every permission and print it once."""
+    """Apply pending migrations, then serve the API and run the background jobs (each in one
+    worker of one instance at a time; --no-jobs leaves them to `supportdesk worker`). On a
+    database with no API key, create a demo key with every permission and print it once."""
     import uvicorn
 
     settings = load_settings(
@@ -55,6 +65,7 @@ def serve(
         database_url=database_url,
         storage_dir=storage_dir,
         log_level=log_level,
+        jobs=jobs,
     )
     migrate(settings)
 
@@ -78,6 +89,8 @@ def serve(
         typer.echo("Created a demo API key with every permission (shown only this once):")
         typer.echo(f"  Authorization: Bearer {token}")
     typer.echo(f"Serving on http://{settings.host}:{settings.port} (docs at /docs)")
+    running = worker.job_names(registry.jobs(settings)) if settings.jobs else "off"
+    typer.echo(f"Jobs: {running}")
     settings.to_environ()
     uvicorn.run(
         "supportdesk.app:create_app_from_environ",

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
-
 import typer
 
 from supportdesk import timestamps
-from supportdesk.cli.common import DatabaseOption, fail, load_settings, run_with_db
+from supportdesk.cli.common import DatabaseOption, duration, load_settings, run_with_db
 from supportdesk.db import Database, Row
 from supportdesk.tickets.service import autoclose as close_stale
 
 app = typer.Typer(help="Ticket maintenance.", no_args_is_help=True)
-
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """`45s`, `30m`, `12h`, `7d`, `2w` -> timedelta; ValueError otherwise."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"invalid duration {text!r}: use a number and s, m, h, d or w (7d)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 @app.command()
@@ -33,12 +19,8 @@ def autoclose(
 ) -> None:
     """Close tickets that have been `replied` (the staff-reply status) with no answer for
     longer than --after. Idempotent; safe to run from cron while the server runs."""
-    try:
-        age = parse_duration(after)
-    except ValueError as exc:
-        fail(str(exc), 1)
+    cutoff = timestamps.ago(duration(after))
     settings = load_settings(database_url=database_url)
-    cutoff = timestamps.to_text(datetime.now(UTC) - age)
 
     async def action(db: Database) -> list[Row]:
         return await close_stale(db, settings, cutoff)

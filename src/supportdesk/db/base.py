@@ -9,7 +9,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import literal_column, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -122,15 +121,3 @@ class Database(abc.ABC):
         breaks); returns the coroutine function that unsubscribes. None: this database has no
         notifications (SQLite), and callers poll."""
         return None
-
-    async def ping(self) -> bool:
-        """True when the database answers a trivial query."""
-        try:
-            async with self.read() as conn:
-                await conn.fetch_value(_PING)
-        except Exception:
-            return False
-        return True
-
-
-_PING: ClauseElement = select(literal_column("1"))

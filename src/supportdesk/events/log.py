@@ -198,3 +198,8 @@ async def history(conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
 
 async def newest_id(conn: Conn) -> int:
     return await repository.newest_id(conn)
+
+
+async def prune(conn: Conn, older_than: str, limit: int) -> int:
+    """Delete up to `limit` events that occurred before `older_than`; returns how many."""
+    return await repository.prune(conn, older_than, limit)

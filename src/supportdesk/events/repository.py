@@ -50,7 +50,13 @@ _COLUMNS = (
 )
 _INSERT = insert(events).values({name: bindparam(name) for name in _COLUMNS})
 _NEWEST = select(func.max(events.c.id))
-_PRUNE = delete(events).where(events.c.occurred_at < bindparam("older_than"))
+_PRUNE = delete(events).where(
+    events.c.id.in_(
+        select(events.c.id)
+        .where(events.c.occurred_at < bindparam("older_than"))
+        .limit(bindparam("limit"))
+    )
+)
 
 history_lister = Lister(
     Listing(
@@ -120,5 +126,6 @@ async def newest_id(conn: Conn) -> int:
     return value or 0
 
 
-async def prune(conn: Conn, older_than: str) -> int:
-    return await conn.execute(_PRUNE, {"older_than": older_than})
+async def prune(conn: Conn, older_than: str, limit: int) -> int:
+    """Delete up to `limit` events that occurred before `older_than`; returns how many."""
+    return await conn.execute(_PRUNE, {"older_than": older_than, "limit": limit})

@@ -1,10 +1,12 @@
-"""The changes feed: pages after a cursor with long polling, and the live stream."""
+"""The changes feed: pages after a cursor with long polling, the live stream, and pruning."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
+from supportdesk import timestamps
 from supportdesk.db import Database, Row
 from supportdesk.events import log
 from supportdesk.events.bus import Bus
@@ -15,6 +17,7 @@ CATCH_UP_BATCH = 1000
 # sent first: how long an EventSource waits before reconnecting (with Last-Event-ID)
 RETRY = b"retry: 1000\n\n"
 KEEP_ALIVE = b": keep-alive\n\n"
+PRUNE_BATCH = 5000
 
 
 async def feed(
@@ -67,3 +70,17 @@ async def stream(
             return
         if bus.beats != beats:
             yield KEEP_ALIVE
+
+
+async def prune(db: Database, older_than: timedelta) -> int:
+    """Delete the events that occurred more than `older_than` ago; returns how many. In
+    batches of `PRUNE_BATCH`, each its own transaction: writers wait for one batch at most,
+    never for a whole backlog. Safe beside a running server and repeatable."""
+    cutoff = timestamps.ago(older_than)
+    removed = 0
+    while True:
+        async with db.transaction() as conn:
+            batch = await log.prune(conn, cutoff, PRUNE_BATCH)
+        removed += batch
+        if batch < PRUNE_BATCH:
+            return removed
