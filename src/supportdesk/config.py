@@ -12,11 +12,15 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from supportdesk.timestamps import parse_duration
+
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 DEFAULT_STATUSES = ("open", "replied", "customer-reply", "on-hold", "closed")
 DEFAULT_PRIORITIES = ("low", "medium", "high", "urgent")
 DEFAULT_DEPARTMENTS = ("technical", "billing", "sales")
+# Standard Webhooks' schedule: the waits before the 2nd, 3rd, ... attempt of a delivery.
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = ("5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h")
 
 
 class Settings(BaseSettings):
@@ -46,8 +50,15 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # how often each process looks for new events when the database cannot notify (SQLite)
     event_poll_interval: float = Field(0.05, gt=0, le=10)
+    # Webhook URLs that resolve to loopback, private, link-local, multicast or reserved
+    # addresses are refused unless this is set (a receiver on this host or network).
+    webhook_allow_private: bool = False
+    # comma-separated durations (`5s,5m,2h`); a delivery gives up after the last one
+    webhook_retry_schedule: CommaList = DEFAULT_WEBHOOK_RETRY_SCHEDULE
 
-    @field_validator("statuses", "priorities", "departments", mode="before")
+    @field_validator(
+        "statuses", "priorities", "departments", "webhook_retry_schedule", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -64,6 +75,13 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one value")
         if len(set(value)) != len(value):
             raise ValueError("values must be unique")
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _durations(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            parse_duration(item)
         return value
 
     @model_validator(mode="after")

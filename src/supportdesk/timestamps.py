@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -23,3 +24,16 @@ def parse(text: str) -> str:
     """Normalise a client's ISO 8601 date or timestamp to the wire format; ValueError if bad."""
     moment = datetime.fromisoformat(text.strip())
     return to_text(moment)
+
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`45s`, `30m`, `12h`, `7d`, `2w` -> timedelta; ValueError otherwise. Whole units only, so
+    a setting reads the same to people and to the parser."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number and s, m, h, d or w (7d)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})

@@ -100,14 +100,14 @@ def test_database_urls() -> None:
     [("45s", 45), ("30m", 1800), ("12h", 43200), ("7d", 604800), ("2w", 1209600), (" 0s ", 0)],
 )
 def test_durations(text: str, seconds: int) -> None:
-    from supportdesk.cli.tickets import parse_duration
+    from supportdesk.timestamps import parse_duration
 
     assert parse_duration(text).total_seconds() == seconds
 
 
 @pytest.mark.parametrize("text", ["7", "d", "7 days", "-1d", "1.5h", ""])
 def test_bad_durations(text: str) -> None:
-    from supportdesk.cli.tickets import parse_duration
+    from supportdesk.timestamps import parse_duration
 
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)

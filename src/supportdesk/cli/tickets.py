@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import typer
 
@@ -14,17 +13,6 @@ from supportdesk.tickets.service import autoclose as close_stale
 
 app = typer.Typer(help="Ticket maintenance.", no_args_is_help=True)
 
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """`45s`, `30m`, `12h`, `7d`, `2w` -> timedelta; ValueError otherwise."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"invalid duration {text!r}: use a number and s, m, h, d or w (7d)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
 
 @app.command()
 def autoclose(
@@ -34,7 +22,7 @@ def autoclose(
     """Close tickets that have been `replied` (the staff-reply status) with no answer for
     longer than --after. Idempotent; safe to run from cron while the server runs."""
     try:
-        age = parse_duration(after)
+        age = timestamps.parse_duration(after)
     except ValueError as exc:
         fail(str(exc), 1)
     settings = load_settings(database_url=database_url)
