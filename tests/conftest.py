@@ -33,7 +33,16 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REQUIRE_POSTGRES = os.environ.get("SUPPORTDESK_REQUIRE_POSTGRES") == "1"
 # one database per concurrent test session (parallel checkouts on one server)
 TEST_DATABASE = os.environ.get("SUPPORTDESK_TEST_DATABASE", "supportdesk_test")
-TABLES = ("ticket_messages", "tickets", "api_keys", "users", "events", "job_leases")
+TABLES = (
+    "ticket_messages",
+    "tickets",
+    "api_keys",
+    "users",
+    "events",
+    "job_leases",
+    "webhook_deliveries",
+    "webhooks",
+)
 
 
 def postgres_url(database: str) -> str:
