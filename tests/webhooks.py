@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,21 +73,26 @@ class Receiver:
 
 @asynccontextmanager
 async def receiving() -> AsyncIterator[Receiver]:
+    """A receiver served by uvicorn on a free port of 127.0.0.1, in a thread with its own event
+    loop, so it does not take turns with the dispatcher under test."""
     receiver = Receiver()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # IPPROTO_TCP: asyncio sets TCP_NODELAY only on such sockets (a response written in parts
+    # would otherwise wait for the delayed ACK, 40 ms a request)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     receiver.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(receiver, lifespan="off", log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        receiver, loop="asyncio", lifespan="off", log_level="warning", access_log=False
+    )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="receiver")
+    sock.listen()  # connections wait in the backlog until uvicorn accepts them
+    thread.start()
     try:
-        while not server.started:
-            await asyncio.sleep(0.01)
         yield receiver
     finally:
         server.should_exit = True
-        await task
+        thread.join()
         sock.close()
 
 

@@ -93,8 +93,8 @@ def refusal(address: Address) -> str | None:
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
         ("unspecified", address.is_unspecified),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
         ("non-public", not address.is_global),
     )
     return next((kind for kind, matches in kinds if matches), None)
@@ -117,7 +117,8 @@ async def resolve(url: str, allow_private: bool) -> list[Address]:
         for address in addresses:
             kind = refusal(address)
             if kind is not None:
-                raise Refused(f"{host} resolves to {address}, a {kind} address")
+                article = "an" if kind[0] in "aeiou" else "a"
+                raise Refused(f"{host} resolves to {address}, {article} {kind} address")
     return addresses
 
 

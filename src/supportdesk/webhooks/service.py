@@ -30,8 +30,9 @@ ROTATION_OVERLAP = timedelta(hours=24)
 
 
 def public(row: Row) -> dict[str, Any]:
-    """An endpoint row as the API shows it: `events` as a list."""
-    return {**row, "events": orjson.loads(row["events"])}
+    """An endpoint row as the API shows it: `events` as a list, `enabled` a boolean (SQLite
+    stores it as 0 or 1)."""
+    return {**row, "events": orjson.loads(row["events"]), "enabled": bool(row["enabled"])}
 
 
 def pending(webhook_id: int, event_id: int, event: str, attempt: int, due: str) -> dict[str, Any]:
