@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import update
+from starlette.requests import Request
 
 from supportdesk import timestamps
 from supportdesk.jobs.runner import JobContext
@@ -53,14 +54,9 @@ class Receiver:
         return [r for r in self.received if r.path == path]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        request = Request(scope, receive)
+        body = await request.body()
+        headers = dict(request.headers)
         self.received.append(Received(scope["path"], headers, body, time.monotonic()))
         queued = self.script.get(scope["path"])
         answer = queued.pop(0) if queued else Answer()

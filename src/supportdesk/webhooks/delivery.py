@@ -110,7 +110,7 @@ async def resolve(url: str, allow_private: bool) -> list[Address]:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, None, type=socket.SOCK_STREAM
             )
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, UnicodeError) as exc:  # UnicodeError: not an IDNA name
         raise Refused(f"{host} does not resolve: {getattr(exc, 'strerror', None) or exc}") from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0])) for info in infos))
     if not allow_private:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import takewhile
+from typing import Any
 
 import orjson
 
@@ -115,6 +116,31 @@ class Attempt:
     at: datetime
 
 
+def _finished(
+    webhook_id: int, attempt: Attempt, delays: Sequence[float]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The attempt's row as it ends, and the next attempt's row when the schedule (with the
+    receiver's Retry-After) has one left; after a 410 there is none."""
+    row, outcome = attempt.row, attempt.outcome
+    next_at: str | None = None
+    retry: dict[str, Any] | None = None
+    if not outcome.delivered and not outcome.gone:
+        wait = delivery.retry_in(row["attempt"], delays, outcome.retry_after)
+        if wait is not None:
+            next_at = timestamps.to_text(attempt.at + timedelta(seconds=wait))
+            retry = pending(webhook_id, row["event_id"], row["event"], row["attempt"] + 1, next_at)
+    result = {
+        "id": row["id"],
+        "state": repository.DELIVERED if outcome.delivered else repository.FAILED,
+        "attempted_at": timestamps.to_text(attempt.at),
+        "status_code": outcome.status_code,
+        "duration_ms": outcome.duration_ms,
+        "error": outcome.error,
+        "next_attempt_at": next_at,
+    }
+    return result, retry
+
+
 async def record(
     db: Database, settings: Settings, webhook_id: int, attempts: Sequence[Attempt]
 ) -> None:
@@ -125,6 +151,7 @@ async def record(
     attempts it only recomputes when the queue head is due."""
     delays = delivery.retry_delays(settings.webhook_retry_schedule)
     now = datetime.now(UTC)
+    streak_limit = timestamps.to_text(now - DISABLE_AFTER)
     async with db.transaction() as conn:
         current = await repository.get(conn, webhook_id, for_update=True)
         if current is None:  # deleted meanwhile, its deliveries with it
@@ -134,42 +161,19 @@ async def record(
         results = []
         retries = []
         for attempt in attempts:
-            row, outcome = attempt.row, attempt.outcome
-            at = timestamps.to_text(attempt.at)
-            next_at: str | None = None
-            if outcome.delivered:
+            result, retry = _finished(webhook_id, attempt, delays)
+            results.append(result)
+            if retry is not None:
+                retries.append(retry)
+            if attempt.outcome.delivered:
                 failing_since = None
-            else:
-                failing_since = failing_since or at
-                wait = (
-                    None
-                    if outcome.gone
-                    else delivery.retry_in(row["attempt"], delays, outcome.retry_after)
-                )
-                if wait is not None:
-                    next_at = timestamps.to_text(attempt.at + timedelta(seconds=wait))
-                    retries.append(
-                        pending(
-                            webhook_id, row["event_id"], row["event"], row["attempt"] + 1, next_at
-                        )
-                    )
-                if outcome.gone:
-                    reason = GONE
-                elif failing_since <= timestamps.to_text(now - DISABLE_AFTER):
-                    reason = FAILING
-            results.append(
-                {
-                    "id": row["id"],
-                    "state": repository.DELIVERED if outcome.delivered else repository.FAILED,
-                    "attempted_at": at,
-                    "status_code": outcome.status_code,
-                    "duration_ms": outcome.duration_ms,
-                    "error": outcome.error,
-                    "next_attempt_at": next_at,
-                }
-            )
-        if results:
-            await repository.record_results(conn, results)
+                continue
+            failing_since = failing_since or result["attempted_at"]
+            if attempt.outcome.gone:
+                reason = GONE
+            elif failing_since <= streak_limit:
+                reason = FAILING
+        await repository.record_results(conn, results)
         await repository.enqueue(conn, retries)
         values: dict[str, object] = {}
         if failing_since != current["failing_since"]:

@@ -155,6 +155,8 @@ async def queue(conn: Conn, webhook_id: int, limit: int) -> list[Row]:
 
 async def record_results(conn: Conn, results: Sequence[dict[str, Any]]) -> None:
     """Finish attempts: each dict holds the delivery's `id` and its `_RESULT_COLUMNS`."""
+    if not results:
+        return
     statement = delivery_writer.update_statement(tuple(sorted(_RESULT_COLUMNS)))
     params = [
         {"row_id": result["id"], **{f"v_{name}": result[name] for name in _RESULT_COLUMNS}}

@@ -22,10 +22,10 @@ def _url(value: Any) -> str | None:
     assert cleaned is not None  # not nullable: None was refused
     try:
         url = httpx.URL(cleaned)
-    except (httpx.InvalidURL, TypeError):
-        raise PydanticCustomError("url", "url") from None
-    port_ok = url.port is None or 0 < url.port < 65536
-    if url.scheme not in ("http", "https") or not url.host or not port_ok:
+        valid = url.scheme in ("http", "https") and bool(url.host)  # `host` decodes IDNA
+    except (httpx.InvalidURL, ValueError):  # ValueError: a host that is not a valid IDNA name
+        valid = False
+    if not valid or not (url.port is None or 0 < url.port < 65536):
         raise PydanticCustomError("url", "url")
     return cleaned
 

@@ -163,8 +163,9 @@ async def _enabled_or_conflict(conn: Conn, webhook_id: int, action: str) -> Row:
 
 async def send_test(db: Database, actor: Actor, webhook_id: int) -> Row:
     """Record a `webhook.test` event (so the delivery has an event id like any other) and queue
-    it for this endpoint only; the fan-out never offers `webhook.test` to an endpoint. Returns
-    the pending delivery. 409 while the endpoint is disabled: nothing would be sent."""
+    it for this endpoint only; the fan-out never offers `webhook.test` to an endpoint. Like any
+    event it goes out after the endpoint's older ones. Returns the pending delivery. 409 while
+    the endpoint is disabled: nothing would be sent."""
     async with db.transaction() as conn:
         row = await _enabled_or_conflict(conn, webhook_id, "send a test")
         data = log.attributes(WEBHOOKS, public(row))
