@@ -46,6 +46,7 @@ class Receiver:
         self.received: list[Received] = []
         self.script: dict[str, list[Answer]] = {}
         self.base_url = ""
+        self.arrived = threading.Event()  # set by every request (the receiver has its own thread)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
@@ -58,6 +59,7 @@ class Receiver:
         body = await request.body()
         headers = dict(request.headers)
         self.received.append(Received(scope["path"], headers, body, time.monotonic()))
+        self.arrived.set()
         queued = self.script.get(scope["path"])
         answer = queued.pop(0) if queued else Answer()
         if answer.delay:

@@ -4,6 +4,7 @@ retries, disabling, ordering, isolation, the test event and the delivery log."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -392,3 +393,23 @@ async def test_dispatcher_throughput(
         assert ids == sorted(ids) and len(set(ids)) == count
     rate = endpoints * count / elapsed
     print(f"\nwebhook dispatcher: {endpoints * count} deliveries in {elapsed:.2f} s = {rate:.0f}/s")
+
+
+async def test_a_step_stopped_mid_send_sends_again_later(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """At least once: a send whose result was never recorded (the step cancelled, as when the
+    process stops) stays pending and goes out again under the same webhook-id."""
+    receiver.script["/hook"] = [Answer(200, delay=1.0)]
+    hook = await create(client, receiver.url("/hook"), ["user.*"])
+    await factories.user(client)
+    running = asyncio.create_task(dispatch(app))
+    assert await asyncio.to_thread(receiver.arrived.wait, 10)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert [a["state"] for a in await attempts(client, hook["id"])] == ["pending"]
+    await dispatch(app)
+    first, second = receiver.at("/hook")
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert [a["state"] for a in await attempts(client, hook["id"])] == ["delivered"]

@@ -31,6 +31,9 @@ BATCH = 100
 
 
 async def step(ctx: JobContext) -> None:
+    """Fan out and send until nothing is due, within the budget above. Cancelled (the lease
+    lost, the server stopping), it cancels its sends: those not recorded stay pending and go
+    out again later, under the same `webhook-id`."""
     started = time.monotonic()
     sending: dict[int, tuple[float, asyncio.Task[None]]] = {}
     clients = delivery.Clients()
@@ -61,6 +64,8 @@ async def step(ctx: JobContext) -> None:
 
 
 def _may_start(started: float, sending: dict[int, tuple[float, asyncio.Task[None]]]) -> bool:
+    """Within the budget; or after it while a slow send keeps the step waiting anyway, until
+    `LINGER_S` more have passed."""
     now = time.monotonic()
     if now - started < STEP_BUDGET_S:
         return True
