@@ -33,7 +33,16 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REQUIRE_POSTGRES = os.environ.get("SUPPORTDESK_REQUIRE_POSTGRES") == "1"
 # one database per concurrent test session (parallel checkouts on one server)
 TEST_DATABASE = os.environ.get("SUPPORTDESK_TEST_DATABASE", "supportdesk_test")
-TABLES = ("ticket_messages", "tickets", "api_keys", "users", "events", "job_leases")
+TABLES = (
+    "ticket_messages",
+    "tickets",
+    "api_keys",
+    "users",
+    "events",
+    "job_leases",
+    "webhook_deliveries",
+    "webhooks",
+)
 
 
 def postgres_url(database: str) -> str:
@@ -99,7 +108,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, storage_dir=str(tmp_path / "storage"))
+    """The app of the API tests runs no background jobs: tests that exercise a job drive its
+    step themselves (or turn jobs on), so nothing else writes behind a test's back."""
+    return Settings(database_url=database_url, storage_dir=str(tmp_path / "storage"), jobs=False)
 
 
 @pytest.fixture

@@ -7,8 +7,16 @@ from supportdesk.ticket_attachments.router import router as attachments_router
 from supportdesk.ticket_messages.router import router as messages_router
 from supportdesk.tickets.router import router as tickets_router
 from supportdesk.users.router import router as users_router
+from supportdesk.webhooks.router import router as webhooks_router
 
-ROUTERS = (tickets_router, messages_router, attachments_router, users_router, events_router)
+ROUTERS = (
+    tickets_router,
+    messages_router,
+    attachments_router,
+    users_router,
+    events_router,
+    webhooks_router,
+)
 
 
 def install(app: FastAPI) -> None:

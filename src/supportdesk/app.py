@@ -122,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
             {"name": "ticket messages"},
             {"name": "users"},
             {"name": "events"},
+            {"name": "webhooks"},
             {"name": "service"},
         ],
     )

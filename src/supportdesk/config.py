@@ -29,6 +29,8 @@ Duration = Annotated[
 DEFAULT_STATUSES = ("open", "replied", "customer-reply", "on-hold", "closed")
 DEFAULT_PRIORITIES = ("low", "medium", "high", "urgent")
 DEFAULT_DEPARTMENTS = ("technical", "billing", "sales")
+# Standard Webhooks' schedule: the waits before the 2nd, 3rd, ... attempt of a delivery.
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = ("5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h")
 
 
 class Settings(BaseSettings):
@@ -69,8 +71,15 @@ class Settings(BaseSettings):
     autoclose_after: Duration = timedelta(days=7)
     # how long events are kept before the prune job deletes them (0: forever)
     events_retain: Duration = timedelta(0)
+    # Webhook URLs that resolve to loopback, private, link-local, multicast or reserved
+    # addresses are refused unless this is set (a receiver on this host or network).
+    webhook_allow_private: bool = False
+    # comma-separated durations (`5s,5m,2h`); a delivery gives up after the last one
+    webhook_retry_schedule: CommaList = DEFAULT_WEBHOOK_RETRY_SCHEDULE
 
-    @field_validator("statuses", "priorities", "departments", mode="before")
+    @field_validator(
+        "statuses", "priorities", "departments", "webhook_retry_schedule", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -87,6 +96,13 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one value")
         if len(set(value)) != len(value):
             raise ValueError("values must be unique")
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _durations(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            durations.parse(item)
         return value
 
     @model_validator(mode="after")

@@ -97,10 +97,10 @@ async def test_prune_removes_only_the_old_events(
 @pytest.mark.parametrize(
     ("environment", "names"),
     [
-        ({}, ["autoclose"]),
-        ({"autoclose_after": "0"}, []),
-        ({"autoclose_after": "12h", "events_retain": "180d"}, ["autoclose", "prune"]),
-        ({"autoclose_after": "0", "events_retain": "1w"}, ["prune"]),
+        ({}, ["autoclose", "webhooks"]),
+        ({"autoclose_after": "0"}, ["webhooks"]),
+        ({"autoclose_after": "12h", "events_retain": "180d"}, ["autoclose", "prune", "webhooks"]),
+        ({"autoclose_after": "0", "events_retain": "1w"}, ["prune", "webhooks"]),
     ],
 )
 def test_the_settings_choose_the_jobs(environment: dict[str, str], names: list[str]) -> None:
@@ -115,9 +115,15 @@ async def health(anonymous: httpx.AsyncClient) -> dict[str, Any]:
     return body
 
 
-async def test_health_reports_the_jobs_this_app_runs(
-    app: FastAPI, anonymous: httpx.AsyncClient
-) -> None:
+async def test_health_reports_the_jobs_this_app_runs(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"jobs": True}))
+    async with lifespan(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            await _reports_the_jobs(app, http)
+
+
+async def _reports_the_jobs(app: FastAPI, anonymous: httpx.AsyncClient) -> None:
     deadline = time.monotonic() + 10
     while not (await health(anonymous))["jobs"].get("autoclose", {}).get("last_success_at"):
         assert time.monotonic() < deadline, "the app's runner never ran autoclose"

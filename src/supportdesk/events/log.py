@@ -32,6 +32,8 @@ EVENT_NAMES = (
     "user.updated",
     "user.deleted",
     "webhook.disabled",
+    # recorded by `POST /webhooks/{id}/test`; delivered to that endpoint only
+    "webhook.test",
     "mail.rejected",
 )
 FAMILIES = tuple(dict.fromkeys(name.split(".")[0] for name in EVENT_NAMES))
@@ -173,6 +175,11 @@ async def read(conn: Conn, cursor: int, limit: int, selection: Selection) -> lis
         conn, cursor, limit, selection.names, selection.prefixes, selection.ticket_ids
     )
     return [resource(row) for row in rows]
+
+
+async def by_ids(conn: Conn, event_ids: Sequence[int]) -> list[Row]:
+    """These events (those that still exist), as `resource()` rows, oldest first."""
+    return [resource(row) for row in await repository.by_ids(conn, event_ids)]
 
 
 def resource(row: Row) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from supportdesk.db import Conn, Row
-from supportdesk.db.listing import AnyOf, Lister, Listing
+from supportdesk.db.listing import AnyOf, InLookup, Lister, Listing
 from supportdesk.queries import ListQuery
 from supportdesk.tables import events
 
@@ -63,6 +63,7 @@ history_lister = Lister(
         table=events, filters={"ticket_id": AnyOf(events.c.ticket_id)}, sorts={"id": events.c.id}
     )
 )
+_by_ids = InLookup(lambda where: select(events).where(where).order_by(events.c.id), events.c.id)
 _feed_cache: dict[tuple[int, int, int], Select[Any]] = {}
 
 
@@ -115,6 +116,10 @@ async def after(
     )
     params.update({f"ticket_{i}": ticket_id for i, ticket_id in enumerate(ticket_ids)})
     return await conn.fetch_all(statement, params)
+
+
+async def by_ids(conn: Conn, event_ids: Sequence[int]) -> list[Row]:
+    return await _by_ids.fetch(conn, event_ids)
 
 
 async def history(conn: Conn, query: ListQuery) -> tuple[list[Row], int]:

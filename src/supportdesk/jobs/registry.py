@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from supportdesk.config import Settings
-from supportdesk.jobs import autoclose, prune
+from supportdesk.jobs import autoclose, prune, webhooks
 from supportdesk.jobs.runner import Job
 
 JOBS: tuple[Callable[[Settings], Job | None], ...] = (
     autoclose.job,
     prune.job,
+    webhooks.job,
 )
 
 

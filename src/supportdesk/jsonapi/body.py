@@ -37,6 +37,10 @@ MESSAGES = {
     "email": "The {attribute} field must be a valid email address.",
     "date": "The {attribute} field must be a valid date.",
     "nul": "The {attribute} field must not contain NUL characters.",
+    "boolean": "The {attribute} field must be true or false.",
+    "url": "The {attribute} field must be an http or https URL.",
+    "event_list": "The {attribute} field must be a non-empty list of event names.",
+    "event_pattern": "The {attribute} field is invalid: {reason}.",
 }
 
 

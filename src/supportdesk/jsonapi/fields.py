@@ -91,6 +91,17 @@ def integer(*, nullable: bool = False) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def _boolean(value: Any) -> bool:
+    """JSON `true` or `false` only: a string or a number is as ambiguous here as a boolean is
+    in an integer field."""
+    if not isinstance(value, bool):
+        raise _error("boolean")
+    return value
+
+
+Boolean = Annotated[bool, BeforeValidator(_boolean)]
+
+
 def choice(setting: str, *, nullable: bool = False) -> BeforeValidator:
     """One of the values the validation context lists under `setting` (from Settings)."""
 

@@ -9,6 +9,7 @@ from supportdesk.tables.ticket_attachments import ticket_attachments
 from supportdesk.tables.ticket_messages import ticket_messages
 from supportdesk.tables.tickets import tickets
 from supportdesk.tables.users import users
+from supportdesk.tables.webhooks import webhook_deliveries, webhooks
 
 __all__ = [
     "api_keys",
@@ -22,4 +23,6 @@ __all__ = [
     "ticket_messages",
     "tickets",
     "users",
+    "webhook_deliveries",
+    "webhooks",
 ]
