@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.conftest import serving
 
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = os.environ.get("SUPPORTDESK_FUZZ_EXAMPLES", "20")
 CHECKS = ",".join(
     [
@@ -50,6 +51,12 @@ def test_schemathesis_finds_nothing(
     # Long polls end at once (the server grants no wait; the response is the same document),
     # and the event stream, an endless response by design, is left to its own e2e tests.
     monkeypatch.setenv("SUPPORTDESK_EVENT_WAIT_LIMIT", "0")
+    # Webhook URLs are mapped to this machine (fuzz_hooks.py), where they must be allowed;
+    # no job runs, so nothing is delivered.
+    monkeypatch.setenv("SUPPORTDESK_WEBHOOK_ALLOW_PRIVATE", "1")
+    monkeypatch.setenv("SUPPORTDESK_JOBS", "0")
+    monkeypatch.setenv("SCHEMATHESIS_HOOKS", "tests.reliability.fuzz_hooks")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
     with serving(tmp_path, empty_database_url) as server:
         seed_data(server.base_url, server.demo_token)
         result = subprocess.run(
