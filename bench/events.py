@@ -1,6 +1,11 @@
-"""Events benchmarks (issue 9): live-stream fan-out from one worker.
+"""Events benchmarks (issue 9): stream fan-out, webhook latency and dispatch, write cost.
 
     uv run python bench/events.py streams --clients 1000 --events 200 --rate 10
+    uv run python bench/events.py latency --rate 200 --seconds 10
+    uv run python bench/events.py dispatch --events 2000 --endpoints 1,10
+    uv run python bench/events.py writes --streams 100 --endpoints 2
+
+Every server and receiver it starts is stopped when it ends; all traffic stays on 127.0.0.1.
 
 `streams`: one `supportdesk serve --workers 1` on a fresh SQLite or PostgreSQL database,
 `--clients` SSE clients on raw sockets in this process, then `--events` ticket creations at
@@ -13,14 +18,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
+import signal
 import statistics
+import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from run import PYTHON, cli, free_port, server, worker_rss_mb
+from run import (
+    HERE,
+    PYTHON,
+    SHAPES,
+    _row_count,
+    cli,
+    drive,
+    ensure_wrk,
+    free_port,
+    fresh_copy,
+    prepare_database,
+    server,
+    worker_rss_mb,
+)
 
 _ID = re.compile(rb"(?m)^id: (\d+)$")
 
@@ -136,6 +160,262 @@ def streams(args: argparse.Namespace) -> None:
     )
 
 
+WEBHOOK_ENV = {"SUPPORTDESK_WEBHOOK_ALLOW_PRIVATE": "1"}
+
+
+def fresh_database(data: Path, url: str | None) -> tuple[str, str]:
+    """A migrated database (a new SQLite file unless `url`) and an all-permissions key."""
+    url = url or f"sqlite:///{data / 'events.db'}"
+    cli("migrate", "--database-url", url)
+    created = cli(
+        "keys", "create", "--name", "bench", "--all", "--rate-limit", "100000000",
+        "--database-url", url,
+    )  # fmt: skip
+    return url, created.strip().splitlines()[-1]
+
+
+def serve_command(port: int, data: Path, workers: int, *extra: str) -> list[str]:
+    return [
+        PYTHON, "-m", "supportdesk", "serve", "--port", str(port), "--workers", str(workers),
+        "--log-level", "warning", "--storage-dir", str(data / "storage"), *extra,
+    ]  # fmt: skip
+
+
+def receiver_command(port: int) -> list[str]:
+    return [
+        PYTHON, "-m", "uvicorn", "--app-dir", str(HERE), "receiver:app", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+
+
+def subscribe(api: str, token: str, url: str, events: list[str]) -> str:
+    """A new webhook endpoint; returns its id."""
+    response = httpx.post(
+        f"{api}/webhooks",
+        json={"url": url, "events": events},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text
+    endpoint: str = response.json()["data"]["id"]
+    return endpoint
+
+
+def arrivals(receiver: int) -> list[list[object]]:
+    found: list[list[object]] = httpx.get(
+        f"http://127.0.0.1:{receiver}/arrivals", timeout=30
+    ).json()
+    return found
+
+
+async def create_tickets(
+    api: str, token: str, count: int, rate: float | None, in_flight: int = 32
+) -> dict[int, float]:
+    """Create `count` tickets (at `rate` per second, or as fast as `in_flight` requests go);
+    returns each ticket's id -> the Unix time its request was sent."""
+    sent: dict[int, float] = {}
+    limit = asyncio.Semaphore(in_flight)
+    async with httpx.AsyncClient(
+        base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=30,
+        limits=httpx.Limits(max_connections=in_flight),
+    ) as http:  # fmt: skip
+        user = (await http.post("/users", json={"email": "load@example.com"})).json()["data"]
+        start = time.monotonic()
+
+        async def one(n: int) -> None:
+            if rate:
+                await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+            async with limit:
+                for attempt in range(3):  # a kept-alive connection the server just closed
+                    at = time.time()
+                    try:
+                        response = await http.post(
+                            "/tickets", json={"subject": f"t{n}", "user_id": user["id"]}
+                        )
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
+                assert response.status_code == 201, response.text
+                sent[int(response.json()["data"]["id"])] = at
+
+        await asyncio.gather(*(one(n) for n in range(count)))
+    return sent
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * share) - 1)]
+
+
+def latency(args: argparse.Namespace) -> None:
+    """Commit-to-receiver latency of webhook deliveries at a steady rate of ticket creations."""
+    data = Path(tempfile.mkdtemp(prefix="supportdesk-bench-events-"))
+    url, token = fresh_database(data, args.database_url)
+    port, receiver = free_port(), free_port()
+    api = f"http://127.0.0.1:{port}/api/v1/admin"
+    env = {"SUPPORTDESK_DATABASE_URL": url, **WEBHOOK_ENV}
+    with (
+        server(receiver_command(receiver), receiver, {}, data / "receiver.log"),
+        server(serve_command(port, data, 2), port, env, data / "serve.log"),
+    ):
+        subscribe(api, token, f"http://127.0.0.1:{receiver}/hook", ["ticket.created"])
+        count = int(args.rate * args.seconds)
+        sent = asyncio.run(create_tickets(api, token, count, args.rate))
+        deadline = time.monotonic() + 60
+        while len(found := arrivals(receiver)) < count and time.monotonic() < deadline:
+            time.sleep(0.5)
+    first = {}
+    for at, _id, ticket, _path in found:
+        first.setdefault(ticket, at)
+    waits = [(first[t] - at) * 1000 for t, at in sent.items() if t in first]
+    print(f"webhook latency, {count} events at {args.rate:.0f}/s, 2 workers ({url.split(':')[0]}):")
+    print(f"{'delivered':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(
+        f"{len(waits) / count:10.4f} {percentile(waits, 0.5):8.1f} {percentile(waits, 0.99):8.1f} "
+        f"{max(waits):8.1f}"
+    )
+
+
+def dispatch(args: argparse.Namespace) -> None:
+    """Dispatcher throughput: a backlog of events queued while no job runs, then one
+    `supportdesk worker` delivering it to a local receiver."""
+    print(f"dispatcher throughput, {args.events} events backlog:")
+    print(f"{'endpoints':>10} {'deliveries':>11} {'seconds':>8} {'per second':>11}")
+    for endpoints in (int(n) for n in args.endpoints.split(",")):
+        data = Path(tempfile.mkdtemp(prefix="supportdesk-bench-events-"))
+        url, token = fresh_database(data, args.database_url)
+        port, receiver = free_port(), free_port()
+        api = f"http://127.0.0.1:{port}/api/v1/admin"
+        env = {"SUPPORTDESK_DATABASE_URL": url, **WEBHOOK_ENV}
+        with (
+            server(receiver_command(receiver), receiver, {}, data / "receiver.log"),
+            server(serve_command(port, data, 2, "--no-jobs"), port, env, data / "serve.log"),
+        ):
+            for n in range(endpoints):
+                subscribe(api, token, f"http://127.0.0.1:{receiver}/h{n}", ["ticket.*"])
+            asyncio.run(create_tickets(api, token, args.events, None))
+            wanted = args.events * endpoints
+            worker = [PYTHON, "-m", "supportdesk", "worker", "--log-level", "warning"]
+            with subprocess_running(worker, env, data / "worker.log"):
+                deadline = time.monotonic() + 300
+                while len(found := arrivals(receiver)) < wanted and time.monotonic() < deadline:
+                    time.sleep(0.5)
+        times = sorted(float(at) for at, *_ in found)  # type: ignore[arg-type]
+        span = times[-1] - times[0]
+        print(f"{endpoints:10d} {len(found):11d} {span:8.2f} {len(found) / span:11.0f}")
+
+
+@contextmanager
+def subprocess_running(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def writes(args: argparse.Namespace) -> None:
+    """Create-ticket and create-message throughput with and without webhook endpoints and
+    stream clients attached, alternating A B A B in one run."""
+    wrk = ensure_wrk()
+    pristine = prepare_database(args.db, args.tickets, Path(args.data_dir), args.postgres_url)
+    url = fresh_copy(args.db, pristine, args.postgres_url)
+    created = cli(
+        "keys", "create", "--name", "bench", "--all", "--rate-limit", "100000000",
+        "--database-url", url,
+    )  # fmt: skip
+    token = created.strip().splitlines()[-1]
+    data = Path(tempfile.mkdtemp(prefix="supportdesk-bench-events-"))
+    port, receiver = free_port(), free_port()
+    api = f"http://127.0.0.1:{port}/api/v1/admin"
+    env = {"SUPPORTDESK_DATABASE_URL": url, **WEBHOOK_ENV}
+    users = asyncio.run(_row_count(url, "users"))
+    shapes = [shape for shape in SHAPES if shape.name in ("create ticket", "create message")]
+    totals: dict[tuple[str, bool], list[float]] = {}
+    with (
+        server(receiver_command(receiver), receiver, {}, data / "receiver.log"),
+        server(serve_command(port, data, 2), port, env, data / "serve.log"),
+    ):
+        streams = BackgroundStreams(port, token)
+        endpoints: list[str] = []
+        auth = {"Authorization": f"Bearer {token}"}
+        try:
+            for attached in (False, True, False, True):
+                if attached and not streams.running:
+                    endpoints = [
+                        subscribe(api, token, f"http://127.0.0.1:{receiver}/h{n}", ["*"])
+                        for n in range(args.endpoints)
+                    ]
+                    streams.start(args.streams)
+                if not attached and streams.running:
+                    streams.stop()
+                    for endpoint in endpoints:
+                        httpx.delete(f"{api}/webhooks/{endpoint}", headers=auth)
+                for shape in shapes:
+                    figures = drive(wrk, port, shape, token, args.tickets, users, args.duration, 32)
+                    totals.setdefault((shape.name, attached), []).append(figures.rps)
+                    print(
+                        f"  {shape.name:15} attached={attached!s:5} {figures.rps:7.0f} req/s",
+                        flush=True,
+                    )
+        finally:
+            streams.stop()
+    print(
+        f"writes with {args.endpoints} webhook endpoints and {args.streams} stream clients "
+        f"attached vs none ({args.db}, {args.tickets} tickets, 2 workers, 32 connections):"
+    )
+    print(f"{'request':15} {'none req/s':>11} {'attached':>9} {'ratio':>6}")
+    for shape in shapes:
+        plain = statistics.mean(totals[(shape.name, False)])
+        loaded = statistics.mean(totals[(shape.name, True)])
+        print(f"{shape.name:15} {plain:11.0f} {loaded:9.0f} {loaded / plain:6.2f}")
+
+
+class BackgroundStreams:
+    """Stream clients on their own event loop in a thread, reading and discarding events."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.running = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._clients: list[asyncio.Future[None]] = []
+
+    def start(self, count: int) -> None:
+        self._loop = asyncio.new_event_loop()
+        opened = threading.Event()
+
+        async def run() -> None:
+            flags = [asyncio.Event() for _ in range(count)]
+            self._clients = [
+                asyncio.ensure_future(StreamClient().run(self.port, self.token, flag))
+                for flag in flags
+            ]
+            await asyncio.gather(*(flag.wait() for flag in flags))
+            opened.set()
+
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(run(), self._loop)
+        assert opened.wait(60), "the stream clients did not connect"
+        self.running = True
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            for client in self._clients:
+                self._loop.call_soon_threadsafe(client.cancel)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._clients = []
+        self._loop = self._thread = None
+        self.running = False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -144,9 +424,26 @@ def main() -> None:
     fan.add_argument("--events", type=int, default=200)
     fan.add_argument("--rate", type=float, default=10.0)
     fan.add_argument("--database-url", help="default: a fresh SQLite file")
+    late = commands.add_parser("latency", help="webhook latency at a steady event rate")
+    late.add_argument("--rate", type=float, default=200.0)
+    late.add_argument("--seconds", type=float, default=10.0)
+    late.add_argument("--database-url", help="default: a fresh SQLite file")
+    send = commands.add_parser("dispatch", help="dispatcher throughput on a backlog")
+    send.add_argument("--events", type=int, default=2000)
+    send.add_argument("--endpoints", default="1,10", help="comma-separated endpoint counts")
+    send.add_argument("--database-url", help="default: a fresh SQLite file")
+    load = commands.add_parser("writes", help="write throughput with webhooks and streams")
+    load.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    load.add_argument("--tickets", type=int, default=10_000)
+    load.add_argument("--streams", type=int, default=100)
+    load.add_argument("--endpoints", type=int, default=2)
+    load.add_argument("--duration", type=int, default=8)
+    load.add_argument("--data-dir", default=str(HERE / "data"))
+    load.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    if args.command == "streams":
-        streams(args)
+    {"streams": streams, "latency": latency, "dispatch": dispatch, "writes": writes}[args.command](
+        args
+    )
 
 
 if __name__ == "__main__":
