@@ -1,5 +1,7 @@
 """A webhook receiver for the benchmarks: answers every POST with 204 at once and remembers,
-per request, when it arrived (Unix time), its `webhook-id` and the event's ticket id.
+per request, when it arrived (Unix time), its `webhook-id`, the event's ticket id and when
+the event was recorded (`occurred_at`, inside the writing transaction: just before its
+commit).
 `GET /arrivals` returns them as JSON; `DELETE /arrivals` forgets them.
 
     uvicorn --app-dir bench receiver:app --port 9100 --loop uvloop --http httptools
@@ -18,7 +20,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-arrivals: list[tuple[float, str, int | None, str]] = []
+arrivals: list[tuple[float, str, int | None, str, str]] = []
 
 
 async def _body(receive: Receive) -> bytes:
@@ -45,6 +47,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
                 headers.get(b"webhook-id", b"").decode(),
                 attributes.get("ticket_id"),
                 path,
+                attributes["occurred_at"],
             )
         )
         await send({"type": "http.response.start", "status": 204, "headers": []})
