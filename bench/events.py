@@ -417,10 +417,17 @@ class BackgroundStreams:
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
-            for client in self._clients:
-                self._loop.call_soon_threadsafe(client.cancel)
+            clients = self._clients
+
+            async def close() -> None:
+                for client in clients:
+                    client.cancel()
+                await asyncio.gather(*clients, return_exceptions=True)
+
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=30)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+            self._loop.close()
         self._clients = []
         self._loop = self._thread = None
         self.running = False
