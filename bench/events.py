@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -250,19 +251,36 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, int(len(ordered) * share) - 1)]
 
 
+@dataclass(frozen=True)
+class Setup:
+    data: Path
+    api: str
+    token: str
+    receiver: int
+    env: dict[str, str]
+
+
+@contextmanager
+def webhook_setup(database_url: str | None, *serve_extra: str) -> Iterator[tuple[Setup, str]]:
+    """A fresh database with a key, the receiver and `serve --workers 2` on free ports."""
+    data = Path(tempfile.mkdtemp(prefix="supportdesk-bench-events-"))
+    url, token = fresh_database(data, database_url)
+    port, receiver = free_port(), free_port()
+    env = {"SUPPORTDESK_DATABASE_URL": url, **WEBHOOK_ENV}
+    with (
+        server(receiver_command(receiver), receiver, {}, data / "receiver.log"),
+        server(serve_command(port, data, 2, *serve_extra), port, env, data / "serve.log"),
+    ):
+        api = f"http://127.0.0.1:{port}/api/v1/admin"
+        yield Setup(data, api, token, receiver, env), url
+
+
 def latency(args: argparse.Namespace) -> None:
     """Commit-to-receiver latency of webhook deliveries at a steady rate of ticket creations:
     from the event's `occurred_at` (written in the transaction, just before its commit) to its
     first arrival at the receiver; and, for comparison, from the creating request's start."""
-    data = Path(tempfile.mkdtemp(prefix="supportdesk-bench-events-"))
-    url, token = fresh_database(data, args.database_url)
-    port, receiver = free_port(), free_port()
-    api = f"http://127.0.0.1:{port}/api/v1/admin"
-    env = {"SUPPORTDESK_DATABASE_URL": url, **WEBHOOK_ENV}
-    with (
-        server(receiver_command(receiver), receiver, {}, data / "receiver.log"),
-        server(serve_command(port, data, 2), port, env, data / "serve.log"),
-    ):
+    with webhook_setup(args.database_url) as (setup, url):
+        api, token, receiver = setup.api, setup.token, setup.receiver
         subscribe(api, token, f"http://127.0.0.1:{receiver}/hook", ["ticket.created"])
         count = int(args.rate * args.seconds)
         sent = asyncio.run(create_tickets(api, token, count, args.rate))
@@ -292,15 +310,10 @@ def dispatch(args: argparse.Namespace) -> None:
     print(f"dispatcher throughput, {args.events} events backlog:")
     print(f"{'endpoints':>10} {'deliveries':>11} {'seconds':>8} {'per second':>11}")
     for endpoints in (int(n) for n in args.endpoints.split(",")):
-        data = Path(tempfile.mkdtemp(prefix="supportdesk-bench-events-"))
-        url, token = fresh_database(data, args.database_url)
-        port, receiver = free_port(), free_port()
-        api = f"http://127.0.0.1:{port}/api/v1/admin"
-        env = {"SUPPORTDESK_DATABASE_URL": url, **WEBHOOK_ENV}
-        with (
-            server(receiver_command(receiver), receiver, {}, data / "receiver.log"),
-            server(serve_command(port, data, 2, "--no-jobs"), port, env, data / "serve.log"),
-        ):
+        with webhook_setup(args.database_url, "--no-jobs") as (setup, _url):
+            api, token, receiver, env, data = (
+                setup.api, setup.token, setup.receiver, setup.env, setup.data
+            )  # fmt: skip
             for n in range(endpoints):
                 subscribe(api, token, f"http://127.0.0.1:{receiver}/h{n}", ["ticket.*"])
             asyncio.run(create_tickets(api, token, args.events, None))
