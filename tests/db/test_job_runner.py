@@ -21,6 +21,7 @@ from supportdesk.db import Database, Row, open_database
 from supportdesk.events import log
 from supportdesk.events.bus import Bus
 from supportdesk.jobs import repository
+from supportdesk.jobs import runner as runner_module
 from supportdesk.jobs.runner import Job, JobContext, Runner, report
 from supportdesk.tables import job_leases
 
@@ -261,3 +262,12 @@ async def test_the_report_shows_a_holder_only_while_its_lease_lasts(
     await process.runner.stop()
     await process.db.close()
     assert await report(process.db) is None
+
+
+def test_a_dead_holders_job_is_taken_over_within_30_s() -> None:
+    """SPEC 11. A holder that dies just after renewing leaves a lease of LEASE_S, which the
+    others find expired at their next try, up to RENEW_S later; the steps of a holder whose
+    renewals fail stop RENEW_S before its lease ends, so it needs LEASE_S > 2 * RENEW_S to
+    survive one slow renewal."""
+    assert runner_module.LEASE_S + runner_module.RENEW_S <= 25
+    assert runner_module.LEASE_S > 2 * runner_module.RENEW_S

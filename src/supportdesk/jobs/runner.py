@@ -30,8 +30,11 @@ from supportdesk.db import Database
 from supportdesk.events.bus import Bus
 from supportdesk.jobs import repository
 
-LEASE_S = 30.0  # a lease lasts this long unless renewed: the takeover time after a crash
-RENEW_S = 10.0  # how often a runner renews its leases and tries to take the others
+# A holder may die just after renewing: its lease then lasts LEASE_S more, and the others
+# notice it expired at their next try, up to RENEW_S later. SPEC 11 takes a dead holder's job
+# over within 30 s, so LEASE_S + RENEW_S stays well under that (25 s).
+LEASE_S = 20.0  # a lease lasts this long unless renewed
+RENEW_S = 5.0  # how often a runner renews its leases and tries to take the others
 ERROR_CHARS = 1000  # the longest `last_error` kept
 logger = logging.getLogger("supportdesk.jobs")
 
