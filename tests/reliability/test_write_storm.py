@@ -2,7 +2,8 @@
 
 Two workers, 64 clients creating tickets, messages and attachments and updating tickets, for
 SUPPORTDESK_STORM_SECONDS (30 by default), on SQLite and on PostgreSQL. Afterwards the database
-is read directly and must hold exactly what was acknowledged."""
+is read directly and must hold exactly what was acknowledged, and the events must have reached
+the live streams and the webhook endpoints attached during the storm."""
 
 from __future__ import annotations
 
@@ -10,20 +11,41 @@ import asyncio
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select, text
 
 from supportdesk.db import Database, open_database
 from supportdesk.tables import events, ticket_attachments, ticket_messages, tickets
 from supportdesk.ticket_attachments.storage import Storage
-from tests.e2e.conftest import serving, stop
+from tests.e2e.conftest import Server, serving, stop
+from tests.e2e.receiver import (
+    check_arrivals,
+    create_webhook,
+    expected,
+    newest_event,
+    receiving,
+    wait_delivered,
+)
 from tests.e2e.sse import StreamClient, ids_until
 from tests.reliability.storm import Acknowledged, storm
 
 SECONDS = float(os.environ.get("SUPPORTDESK_STORM_SECONDS", "30"))
 CLIENTS = 64
+# webhook endpoints attached during the storm, and how long their last deliveries may take
+ENDPOINTS = {"/tickets": ["ticket.*", "ticket_attachment.*"], "/all": ["*"]}
+DELIVERY_WAIT_S = 60.0
+
+
+def api(server: Server) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"{server.base_url}/api/v1/admin",
+        headers={"Authorization": f"Bearer {server.demo_token}"},
+        timeout=20,
+    )
 
 
 def customer(base_url: str, token: str) -> int:
@@ -134,15 +156,38 @@ def check_events(feed: list[dict[str, object]], acked: Acknowledged) -> None:
     assert patched <= len(acked.statuses)
 
 
+@pytest.mark.timeout(300)
 def test_concurrent_writers_keep_exactly_what_was_acknowledged(
-    tmp_path: Path, empty_database_url: str
+    tmp_path: Path, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Also (issue 9) with three live streams attached: the feed holds one event per
-    acknowledged write, in commit order, and every stream client saw every event."""
-    with serving(tmp_path, empty_database_url, "--workers", "2") as server:
+    acknowledged write, in commit order, and every stream client saw every event. And with two
+    webhook endpoints on a local receiver: every event each subscribed to reached it, first
+    arrivals in id order (`tests.e2e.receiver.check_arrivals`)."""
+    monkeypatch.setenv("SUPPORTDESK_WEBHOOK_ALLOW_PRIVATE", "1")  # the receiver is on 127.0.0.1
+    monkeypatch.setenv("SUPPORTDESK_WEBHOOK_RETRY_SCHEDULE", ",".join(["1s"] * 12))
+    with (
+        receiving() as receiver,
+        serving(tmp_path, empty_database_url, "--workers", "2") as server,
+    ):
+        with api(server) as http:
+            after = newest_event(http)
+            for path, patterns in ENDPOINTS.items():
+                create_webhook(http, receiver.url(path), patterns)
         user = customer(server.base_url, server.demo_token)
-        streams = [StreamClient(server.base_url, server.demo_token) for _ in range(3)]
+        with api(server) as http:
+            start = newest_event(http)
+        # from that cursor (Last-Event-ID): a stream that opened without one would start at
+        # whatever was newest once it connected, maybe after the storm's first writes
+        streams = [
+            StreamClient(server.base_url, server.demo_token, {"Last-Event-ID": str(start)})
+            for _ in range(3)
+        ]
         try:
+            deadline = time.monotonic() + 20
+            while any(stream.status is None for stream in streams):
+                assert time.monotonic() < deadline, "the streams did not open"
+                time.sleep(0.02)
             acked = asyncio.run(storm(server.base_url, server.demo_token, user, CLIENTS, SECONDS))
             feed = asyncio.run(_events(empty_database_url))
             last = int(feed[-1]["id"])  # type: ignore[call-overload]
@@ -150,6 +195,9 @@ def test_concurrent_writers_keep_exactly_what_was_acknowledged(
         finally:
             for stream in streams:
                 stream.close()
+        names = [(int(e["id"]), str(e["event"])) for e in feed]  # type: ignore[call-overload]
+        wanted = {path: expected(names, after, patterns) for path, patterns in ENDPOINTS.items()}
+        waited = wait_delivered(receiver, wanted, DELIVERY_WAIT_S)
         log = server.output.read_text()
     assert acked.failures == []
     assert set(acked.statuses) <= {200, 201}, sorted(set(acked.statuses))
@@ -163,12 +211,17 @@ def test_concurrent_writers_keep_exactly_what_was_acknowledged(
     assert found["orphans"] == 0 and found["integrity"] == "ok" and found["foreign"] == []
     check_files(tmp_path / "storage", found, acked)
     check_events(feed, acked)
-    after_user = [int(e["id"]) for e in feed if e["event"] != "user.created"]  # type: ignore[call-overload]
+    after_start = [event_id for event_id, _ in names if event_id > start]
     for ids in seen:
-        assert ids == after_user
+        assert ids == after_start
+    hooks = []
+    for path, ids in wanted.items():
+        arrivals = check_arrivals(receiver.at(path), ids, path)
+        hooks.append(f"{path} {arrivals.events} ({arrivals.repeated} repeated)")
     print(
         f"\nstorm: {len(acked.statuses)} writes acknowledged in {SECONDS:.0f}s, all found; "
-        f"{len(feed)} events, every one seen by each of {len(streams)} streams"
+        f"{len(feed)} events, every one seen by each of {len(streams)} streams; webhooks: "
+        f"{', '.join(hooks)} events delivered, the last {waited:.1f} s after the streams"
     )
 
 
