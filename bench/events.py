@@ -38,6 +38,7 @@ from run import (
     PYTHON,
     SHAPES,
     _row_count,
+    bench_key,
     cli,
     drive,
     ensure_wrk,
@@ -137,13 +138,7 @@ async def fan_out(
 
 def streams(args: argparse.Namespace) -> None:
     data = Path(tempfile.mkdtemp(prefix="supportdesk-bench-events-"))
-    url = args.database_url or f"sqlite:///{data / 'events.db'}"
-    cli("migrate", "--database-url", url)
-    created = cli(
-        "keys", "create", "--name", "bench", "--all", "--rate-limit", "100000000",
-        "--database-url", url,
-    )  # fmt: skip
-    token = created.strip().splitlines()[-1]
+    url, token = fresh_database(data, args.database_url)
     port = free_port()
     command = [
         PYTHON, "-m", "supportdesk", "serve", "--port", str(port), "--workers", "1",
@@ -171,11 +166,7 @@ def fresh_database(data: Path, url: str | None) -> tuple[str, str]:
     """A migrated database (a new SQLite file unless `url`) and an all-permissions key."""
     url = url or f"sqlite:///{data / 'events.db'}"
     cli("migrate", "--database-url", url)
-    created = cli(
-        "keys", "create", "--name", "bench", "--all", "--rate-limit", "100000000",
-        "--database-url", url,
-    )  # fmt: skip
-    return url, created.strip().splitlines()[-1]
+    return url, bench_key(url)
 
 
 def serve_command(port: int, data: Path, workers: int, *extra: str) -> list[str]:
@@ -348,11 +339,7 @@ def writes(args: argparse.Namespace) -> None:
     wrk = ensure_wrk()
     pristine = prepare_database(args.db, args.tickets, Path(args.data_dir), args.postgres_url)
     url = fresh_copy(args.db, pristine, args.postgres_url)
-    created = cli(
-        "keys", "create", "--name", "bench", "--all", "--rate-limit", "100000000",
-        "--database-url", url,
-    )  # fmt: skip
-    token = created.strip().splitlines()[-1]
+    token = bench_key(url)
     data = Path(tempfile.mkdtemp(prefix="supportdesk-bench-events-"))
     port, receiver = free_port(), free_port()
     api = f"http://127.0.0.1:{port}/api/v1/admin"

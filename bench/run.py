@@ -103,6 +103,16 @@ async def _row_count(url: str, table: str) -> int:
         await db.close()
 
 
+def bench_key(url: str) -> str:
+    """A new key with every permission; the rate limiter stays on, with a limit above any
+    benchmark's load."""
+    created = cli(
+        "keys", "create", "--name", "bench", "--all", "--rate-limit", "100000000",
+        "--database-url", url,
+    )  # fmt: skip
+    return created.strip().splitlines()[-1]
+
+
 def fresh_copy(backend: str, url: str, postgres_admin: str) -> str:
     """A copy of the seeded database for one run, so that every run starts from the same data
     (the write benchmarks add tickets and messages)."""
@@ -327,12 +337,7 @@ def drive(
 def run_backend(backend: str, args: argparse.Namespace, wrk: str) -> dict[str, object]:
     pristine = prepare_database(backend, args.tickets, Path(args.data_dir), args.postgres_url)
     url = fresh_copy(backend, pristine, args.postgres_url)
-    # the rate limiter stays on, with a limit above the benchmark's load
-    created = cli(
-        "keys", "create", "--name", "bench", "--all", "--rate-limit", "100000000",
-        "--database-url", url,
-    )  # fmt: skip
-    token = created.strip().splitlines()[-1]
+    token = bench_key(url)
     logs = Path(tempfile.mkdtemp(prefix="supportdesk-bench-"))
     app_port, base_port = free_port(), free_port()
     env = {"SUPPORTDESK_DATABASE_URL": url}

@@ -8,7 +8,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from supportdesk.auth.keys import hash_token
+from supportdesk.tables import api_keys
 from supportdesk.tickets import service as tickets_service
 from tests import factories
 from tests.conftest import KeyFactory
@@ -31,12 +34,9 @@ def names(items: list[dict[str, Any]]) -> list[str]:
 
 
 async def key_id(app: FastAPI, token: str) -> int:
-    from supportdesk.auth.keys import hash_token
-
     async with app.state.db.read() as conn:
         value: int = await conn.fetch_value(
-            __import__("sqlalchemy").text("SELECT id FROM api_keys WHERE token_hash = :h"),
-            {"h": hash_token(token)},
+            select(api_keys.c.id).where(api_keys.c.token_hash == hash_token(token))
         )
     return value
 
