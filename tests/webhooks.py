@@ -20,6 +20,7 @@ from starlette.requests import Request
 from supportdesk import timestamps
 from supportdesk.jobs.runner import JobContext
 from supportdesk.jobs.webhooks import step
+from supportdesk.webhooks.client import Sender
 from supportdesk.tables import webhook_deliveries, webhooks
 
 
@@ -97,7 +98,11 @@ async def receiving() -> AsyncIterator[Receiver]:
 async def dispatch(app: FastAPI) -> None:
     """One step of the dispatcher, as the job runner would run it."""
     context = JobContext(app.state.db, app.state.settings, app.state.bus, "test")
-    await step(context)
+    sender = Sender()
+    try:
+        await step(context, sender)
+    finally:
+        sender.close()
 
 
 async def create(client: httpx.AsyncClient, url: str, events: list[str]) -> dict[str, Any]:

@@ -154,11 +154,15 @@ async def test_stop_cancels_a_step_in_progress_and_releases_its_lease(
         started.set()
         await asyncio.sleep(60)
 
-    process = await processes(Job("slow", 1.0, slow), name="only")
+    closed: list[str] = []
+    job = Job("slow", 1.0, slow, close=lambda: closed.append("slow"))
+    process = await processes(job, name="only")
     await asyncio.wait_for(started.wait(), 5)
+    assert closed == []
     await asyncio.wait_for(process.runner.stop(), 2)
     row = await lease(process.db, "slow")
     assert row is not None and row["holder"] is None and row["expires_at"] is None
+    assert closed == ["slow"]  # what the steps kept was freed once they had ended
 
 
 async def test_a_lease_taken_by_another_process_stops_the_steps_here(
@@ -206,6 +210,23 @@ async def test_a_failing_step_is_recorded_and_the_job_goes_on(
     jobs = await report(process.db)
     assert jobs is not None and jobs["mail"]["holder"] == "only"
     assert jobs["mail"]["last_error"] == "RuntimeError: the mail server said no"
+
+
+async def test_successes_are_recorded_at_most_once_per_renewal(
+    processes: Callable[..., Awaitable[Process]],
+) -> None:
+    steps = Steps()
+    process = await processes(Job("busy", 0.01, steps), name="only")
+    recorded: set[str] = set()
+    started = time.monotonic()
+    while time.monotonic() - started < 6 * RENEW_S:
+        row = await lease(process.db, "busy")
+        if row is not None and row["last_success_at"] is not None:
+            recorded.add(row["last_success_at"])
+        await asyncio.sleep(0.01)
+    assert len(steps.runs) > 40
+    # the first success at once, then at most one per RENEW_S (six, a seventh by timing)
+    assert 2 <= len(recorded) <= 7, recorded
 
 
 async def test_a_job_woken_by_events_steps_when_one_is_written(

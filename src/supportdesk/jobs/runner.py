@@ -23,6 +23,7 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from math import inf
 
 from supportdesk import timestamps
 from supportdesk.config import Settings
@@ -59,6 +60,7 @@ class Job:
     interval: float  # seconds between steps while held
     step: Callable[[JobContext], Awaitable[None]]  # one idempotent pass of work
     wake_on_events: bool = False  # also step as soon as the event bus sees new events
+    close: Callable[[], None] | None = None  # frees what the steps keep, once they have ended
 
 
 def new_holder() -> str:
@@ -86,6 +88,7 @@ class Runner:
         self._lease_s = lease_s
         self._renew_s = renew_s
         self._tasks: list[asyncio.Task[None]] = []
+        self._succeeded: dict[str, float] = {}  # job -> loop time of its last recorded success
 
     async def start(self) -> None:
         """Start competing for the leases; returns at once."""
@@ -159,27 +162,38 @@ class Runner:
         """Step, then wait `interval`; a `wake_on_events` job waits only until the bus reads
         new events, and steps again at once if it read some during the step."""
         bus = self._context.bus
-        while True:
-            seen = bus.cursor
-            await self._step(job)
-            if not job.wake_on_events or bus.closing.is_set():
-                await asyncio.sleep(job.interval)
-            elif bus.cursor == seen:
-                await bus.changed(job.interval)
+        try:
+            while True:
+                seen = bus.cursor
+                await self._step(job)
+                if not job.wake_on_events or bus.closing.is_set():
+                    await asyncio.sleep(job.interval)
+                elif bus.cursor == seen:
+                    await bus.changed(job.interval)
+        finally:
+            if job.close is not None:
+                job.close()
 
     async def _step(self, job: Job) -> None:
-        """One step, its outcome recorded on the lease row; never raises but to cancel."""
+        """One step, its outcome recorded on the lease row; never raises but to cancel.
+        A failure is recorded at once; a success only when the last one recorded here is
+        `renew_s` old (a job woken by events may step hundreds of times a second, and each
+        record is a write), so `last_success_at` lags by at most that."""
         error: str | None = None
         try:
             await job.step(self._context)
         except Exception as exc:
             logger.exception("job %s: step failed", job.name)
             error = _describe(exc)
+        loop = asyncio.get_running_loop()
+        if error is None and loop.time() - self._succeeded.get(job.name, -inf) < self._renew_s:
+            return
         at = timestamps.now()
         try:
             async with self._context.db.transaction() as conn:
                 if error is None:
                     await repository.succeeded(conn, job.name, at)
+                    self._succeeded[job.name] = loop.time()
                 else:
                     await repository.failed(conn, job.name, error, at)
         except Exception:

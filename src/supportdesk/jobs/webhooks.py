@@ -16,12 +16,13 @@ most `delivery.TIMEOUT_S`) and returns, so the runner can renew its lease.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from datetime import UTC, datetime
 
 from supportdesk.config import Settings
 from supportdesk.jobs.runner import Job, JobContext
-from supportdesk.webhooks import delivery, outbox
+from supportdesk.webhooks import client, delivery, outbox
 
 STEP_BUDGET_S = 1.0
 SLOW_S = 0.5
@@ -31,13 +32,13 @@ MAX_ENDPOINTS = 32
 BATCH = 100
 
 
-async def step(ctx: JobContext) -> None:
-    """Fan out and send until nothing is due, within the budget above. Cancelled (the lease
+async def step(ctx: JobContext, sender: client.Sender) -> None:
+    """Fan out and send until nothing is due, within the budget above, through `sender`'s
+    kept-alive connections (the job keeps one sender from step to step). Cancelled (the lease
     lost, the server stopping), it cancels its sends: those not recorded stay pending and go
     out again later, under the same `webhook-id`."""
     started = time.monotonic()
     sending: dict[int, tuple[float, asyncio.Task[None]]] = {}
-    clients = delivery.Clients()
     try:
         while True:
             more = False
@@ -45,7 +46,7 @@ async def step(ctx: JobContext) -> None:
                 more = await outbox.fan_out(ctx.db)
                 for webhook_id in await outbox.due(ctx.db, MAX_ENDPOINTS + len(sending)):
                     if webhook_id not in sending and len(sending) < MAX_ENDPOINTS:
-                        task = asyncio.create_task(_send(ctx, clients, webhook_id))
+                        task = asyncio.create_task(_send(ctx, sender, webhook_id))
                         sending[webhook_id] = (time.monotonic(), task)
             if not sending:
                 if more and time.monotonic() - started < STEP_BUDGET_S:
@@ -61,7 +62,7 @@ async def step(ctx: JobContext) -> None:
         for _, task in sending.values():
             task.cancel()
         await asyncio.gather(*(task for _, task in sending.values()), return_exceptions=True)
-        await clients.aclose()
+        sender.expire()
 
 
 def _may_start(started: float, sending: dict[int, tuple[float, asyncio.Task[None]]]) -> bool:
@@ -75,7 +76,7 @@ def _may_start(started: float, sending: dict[int, tuple[float, asyncio.Task[None
     return any(now - since >= SLOW_S for since, _ in sending.values())
 
 
-async def _send(ctx: JobContext, clients: delivery.Clients, webhook_id: int) -> None:
+async def _send(ctx: JobContext, sender: client.Sender, webhook_id: int) -> None:
     """One batch of one endpoint: resolve its host (checked again now: DNS may have changed
     since it was accepted), send in order until a failure, record. A refused address is a
     failed attempt with the reason as its error."""
@@ -94,7 +95,7 @@ async def _send(ctx: JobContext, clients: delivery.Clients, webhook_id: int) -> 
             else:
                 body = delivery.payload(event)
                 headers = delivery.headers(row["event_id"], work.secrets, body)
-                outcome = await clients.post(work.url, addresses, body, headers)
+                outcome = await sender.post(work.url, addresses, body, headers)
             attempts.append(outbox.Attempt(row, outcome, at))
             if not outcome.delivered:
                 break
@@ -105,4 +106,11 @@ async def _send(ctx: JobContext, clients: delivery.Clients, webhook_id: int) -> 
 
 def job(settings: Settings) -> Job:
     """Always on: with no endpoint a step is one cheap read."""
-    return Job("webhooks", interval=1.0, step=step, wake_on_events=True)
+    sender = client.Sender()
+    return Job(
+        "webhooks",
+        interval=1.0,
+        step=functools.partial(step, sender=sender),
+        wake_on_events=True,
+        close=sender.close,
+    )

@@ -1,23 +1,22 @@
-"""One delivery on the wire (Standard Webhooks 1.0): the signed request, the address rule, the
-POST itself, and when to try again.
+"""One delivery (Standard Webhooks 1.0): the signed request, the address rule, how an attempt
+went, and when to try again.
 
-Nothing here touches the database: the dispatcher (`supportdesk.jobs.webhooks`) reads what to
-send, calls `post`, and records the `Outcome`.
+Nothing here touches the database or the network but DNS: the dispatcher
+(`supportdesk.jobs.webhooks`) reads what to send, posts it with `client.Sender`, and records
+the `Outcome`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import hashlib
 import hmac
 import ipaddress
 import secrets
 import socket
-import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -35,9 +34,6 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - a label, not a secret
 TIMEOUT_S = 10.0
 MAX_RETRY_AFTER_S = 24 * 3600.0
 USER_AGENT = f"supportdesk/{__version__}"
-# Response bytes read before the connection is given back; a longer body closes it instead.
-RESPONSE_LIMIT = 64 * 1024
-MAX_ERROR_LENGTH = 500
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -172,95 +168,3 @@ def retry_in(attempt: int, delays: Sequence[float], retry_after: float | None) -
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
     return delay
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """The system's trust store, loaded once per process (it takes tens of milliseconds)."""
-    return ssl.create_default_context()
-
-
-class Clients:
-    """The HTTP clients of one dispatcher step: one per URL host, sharing one TLS context.
-
-    Requests go to an address checked by `resolve`, not to the host name (which could resolve
-    elsewhere a moment later: DNS rebinding), with the name as `Host` and TLS server name. A
-    pool is keyed by address, so a client per host name keeps a connection verified for one
-    name from carrying another name's request. No redirects, no proxies from the environment.
-    """
-
-    def __init__(self) -> None:
-        self._clients: dict[str, httpx.AsyncClient] = {}
-
-    def _client(self, host: str) -> httpx.AsyncClient:
-        client = self._clients.get(host)
-        if client is None:
-            client = self._clients[host] = httpx.AsyncClient(
-                verify=_tls(), follow_redirects=False, trust_env=False, timeout=TIMEOUT_S
-            )
-        return client
-
-    async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
-
-    async def post(
-        self, url: str, addresses: Sequence[Address], body: bytes, headers: Mapping[str, str]
-    ) -> Outcome:
-        """POST to the first address that accepts a connection, within 10 s in all. Only a
-        2xx answer is a success; a redirect is reported, not followed."""
-        target = httpx.URL(url)
-        client = self._client(target.host)
-        started = time.perf_counter()
-        error = "no address to call"
-        try:
-            async with asyncio.timeout(TIMEOUT_S):
-                for address in addresses:
-                    try:
-                        return await self._send(client, target, address, body, headers, started)
-                    except httpx.ConnectError as exc:
-                        error = f"cannot connect to {address}: {exc or 'refused'}"
-        except TimeoutError:
-            error = f"no answer within {TIMEOUT_S:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        return Outcome(None, _elapsed_ms(started), error[:MAX_ERROR_LENGTH])
-
-    async def _send(
-        self,
-        client: httpx.AsyncClient,
-        target: httpx.URL,
-        address: Address,
-        body: bytes,
-        headers: Mapping[str, str],
-        started: float,
-    ) -> Outcome:
-        request = client.build_request(
-            "POST",
-            target.copy_with(host=str(address)),
-            content=body,
-            headers={**headers, "host": target.netloc.decode("ascii")},
-            extensions={"sni_hostname": target.host},
-        )
-        response = await client.send(request, stream=True)
-        try:
-            received = 0
-            async for chunk in response.aiter_raw():
-                received += len(chunk)
-                if received > RESPONSE_LIMIT:
-                    break
-        finally:
-            await response.aclose()
-        status = response.status_code
-        if 200 <= status < 300:
-            return Outcome(status, _elapsed_ms(started))
-        error = f"HTTP {status}"
-        if response.is_redirect:
-            error += f": redirect to {response.headers.get('location', '?')} not followed"
-        retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
-        return Outcome(status, _elapsed_ms(started), error[:MAX_ERROR_LENGTH], retry_after)
-
-
-def _elapsed_ms(started: float) -> int:
-    return round((time.perf_counter() - started) * 1000)
