@@ -20,8 +20,8 @@ from starlette.requests import Request
 from supportdesk import timestamps
 from supportdesk.jobs.runner import JobContext
 from supportdesk.jobs.webhooks import step
-from supportdesk.webhooks.client import Sender
 from supportdesk.tables import webhook_deliveries, webhooks
+from supportdesk.webhooks.client import Sender
 
 
 @dataclass(frozen=True)

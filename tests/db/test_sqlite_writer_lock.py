@@ -1,5 +1,6 @@
-"""The SQLite writers' queue (`db.sqlite.WriterLock`) across processes: another open file
-description of the lock file stands in for another process."""
+"""The SQLite writers' queue (`db.sqlite.WriterLock`) across processes, and the checkpointer
+that queues on it to truncate the WAL: another open file description of the lock file stands
+in for another process."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import fcntl
 import os
 from pathlib import Path
 
+import pytest
+
+from supportdesk.db import sqlite
 from supportdesk.db.sqlite import WriterLock
 
 
@@ -62,3 +66,40 @@ async def test_a_cancelled_wait_gives_the_lock_back_when_it_comes(tmp_path: Path
     finally:
         os.close(other)
         lock.close()
+
+
+async def test_the_checkpointer_truncates_a_long_wal_in_its_turn_as_a_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = 256 * 1024
+    monkeypatch.setattr(sqlite, "WAL_TRUNCATE_BYTES", limit)
+    path = str(tmp_path / "x.db")
+    wal = Path(f"{path}-wal")
+    writer, reader = sqlite.connect(path), sqlite.connect(path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (b BLOB)")
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()  # an old snapshot holds the WAL
+    for _ in range(100):
+        writer.execute("INSERT INTO t VALUES (?)", (os.urandom(8192),))
+    reader.execute("COMMIT")
+    assert wal.stat().st_size > limit
+    other = os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT)
+    checkpointer = sqlite.Checkpointer(path, interval=0.05)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)  # another process is writing
+        checkpointer.start()
+        await asyncio.sleep(0.5)
+        assert wal.stat().st_size > limit, "truncated without waiting for the writers' lock"
+        fcntl.flock(other, fcntl.LOCK_UN)
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if wal.stat().st_size == 0:
+                break
+        assert wal.stat().st_size == 0
+        assert writer.execute("SELECT count(*) FROM t").fetchone()["count(*)"] == 100
+    finally:
+        os.close(other)
+        checkpointer.stop()
+        writer.close()
+        reader.close()

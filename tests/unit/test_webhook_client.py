@@ -65,9 +65,7 @@ class Scripted:
 
 
 @asynccontextmanager
-async def serving(
-    scripted: Scripted, tls: ssl.SSLContext | None = None
-) -> AsyncIterator[Scripted]:
+async def serving(scripted: Scripted, tls: ssl.SSLContext | None = None) -> AsyncIterator[Scripted]:
     server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0, ssl=tls)
     scripted.port = server.sockets[0].getsockname()[1]
     try:
