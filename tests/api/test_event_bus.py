@@ -36,6 +36,35 @@ async def test_the_bus_buffers_what_it_read_and_knows_how_far_back(
         await bus.stop()
 
 
+class CountingBus(Bus):
+    reads = 0
+
+    async def _read(self) -> None:
+        self.reads += 1
+        await super()._read()
+
+
+async def test_a_burst_of_commits_is_read_in_few_reads(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    owner = await factories.user(client)
+    bus = CountingBus(app.state.db, poll_interval=0.01, min_gap=0.1)
+    await bus.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started, reads = loop.time(), bus.reads
+        for i in range(40):  # each commit notifies on PostgreSQL; SQLite polls every 10 ms
+            await factories.ticket(client, owner["id"], subject=f"b{i}")
+        async with app.state.db.read() as conn:
+            newest = await log.newest_id(conn)
+        while bus.cursor < newest:
+            assert await bus.changed(5), "the bus did not read the burst"
+        elapsed = loop.time() - started
+        assert bus.reads - reads <= elapsed / 0.1 + 2, (bus.reads - reads, elapsed)
+    finally:
+        await bus.stop()
+
+
 async def test_a_stream_catches_up_filters_and_ends_when_the_server_stops(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
