@@ -337,7 +337,7 @@ def subprocess_running(command: list[str], env: dict[str, str], log: Path) -> It
 
 def writes(args: argparse.Namespace) -> None:
     """Create-ticket and create-message throughput with and without webhook endpoints and
-    stream clients attached, alternating A B A B in one run."""
+    stream clients attached, alternating A B A B ... (`--rounds` times) in one run."""
     wrk = ensure_wrk()
     pristine = prepare_database(args.db, args.tickets, Path(args.data_dir), args.postgres_url)
     url = fresh_copy(args.db, pristine, args.postgres_url)
@@ -357,7 +357,7 @@ def writes(args: argparse.Namespace) -> None:
         endpoints: list[str] = []
         auth = {"Authorization": f"Bearer {token}"}
         try:
-            for attached in (False, True, False, True):
+            for attached in (False, True) * args.rounds:
                 if attached and not streams.running:
                     endpoints = [
                         subscribe(api, token, f"http://127.0.0.1:{receiver}/h{n}", ["*"])
@@ -457,6 +457,7 @@ def main() -> None:
     load.add_argument("--streams", type=int, default=100)
     load.add_argument("--endpoints", type=int, default=2)
     load.add_argument("--duration", type=int, default=8)
+    load.add_argument("--rounds", type=int, default=2, help="none, attached: this many times")
     load.add_argument("--data-dir", default=str(HERE / "data"))
     load.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()

@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from supportdesk.config import Settings
+from supportdesk.db import Row
 from supportdesk.jobs.runner import Job, JobContext
 from supportdesk.webhooks import client, delivery, outbox
 
@@ -39,6 +41,7 @@ async def step(ctx: JobContext, sender: client.Sender) -> None:
     out again later, under the same `webhook-id`."""
     started = time.monotonic()
     sending: dict[int, tuple[float, asyncio.Task[None]]] = {}
+    shared = _Shared()
     try:
         while True:
             more = False
@@ -46,7 +49,7 @@ async def step(ctx: JobContext, sender: client.Sender) -> None:
                 more = await outbox.fan_out(ctx.db)
                 for webhook_id in await outbox.due(ctx.db, MAX_ENDPOINTS + len(sending)):
                     if webhook_id not in sending and len(sending) < MAX_ENDPOINTS:
-                        task = asyncio.create_task(_send(ctx, sender, webhook_id))
+                        task = asyncio.create_task(_send(ctx, sender, shared, webhook_id))
                         sending[webhook_id] = (time.monotonic(), task)
             if not sending:
                 if more and time.monotonic() - started < STEP_BUDGET_S:
@@ -76,11 +79,26 @@ def _may_start(started: float, sending: dict[int, tuple[float, asyncio.Task[None
     return any(now - since >= SLOW_S for since, _ in sending.values())
 
 
-async def _send(ctx: JobContext, sender: client.Sender, webhook_id: int) -> None:
+@dataclass
+class _Shared:
+    """What the endpoints of one step share: the events read (most go to every endpoint),
+    each event's body rendered once (the signatures differ, the bodies do not)."""
+
+    events: dict[int, Row] = field(default_factory=dict)
+    bodies: dict[int, bytes] = field(default_factory=dict)
+
+    def body(self, event: Row) -> bytes:
+        body = self.bodies.get(event["id"])
+        if body is None:
+            body = self.bodies[event["id"]] = delivery.payload(event)
+        return body
+
+
+async def _send(ctx: JobContext, sender: client.Sender, shared: _Shared, webhook_id: int) -> None:
     """One batch of one endpoint: resolve its host (checked again now: DNS may have changed
     since it was accepted), send in order until a failure, record. A refused address is a
     failed attempt with the reason as its error."""
-    work = await outbox.batch(ctx.db, webhook_id, BATCH)
+    work = await outbox.batch(ctx.db, webhook_id, BATCH, shared.events)
     attempts: list[outbox.Attempt] = []
     if work is not None and work.items:
         try:
@@ -93,7 +111,7 @@ async def _send(ctx: JobContext, sender: client.Sender, webhook_id: int) -> None
             if refused is not None:
                 outcome = delivery.Outcome(None, 0, refused)
             else:
-                body = delivery.payload(event)
+                body = shared.body(event)
                 headers = delivery.headers(row["event_id"], work.secrets, body)
                 outcome = await sender.post(work.url, addresses, body, headers)
             attempts.append(outbox.Attempt(row, outcome, at))

@@ -88,10 +88,11 @@ class Batch:
     items: list[tuple[Row, Row]] = field(default_factory=list)
 
 
-async def batch(db: Database, webhook_id: int, limit: int) -> Batch | None:
+async def batch(db: Database, webhook_id: int, limit: int, events: dict[int, Row]) -> Batch | None:
     """Up to `limit` deliveries from the head of the endpoint's queue, as long as they are due
     (an older event's retry put back in front can be followed by a retry not yet due). None
-    when the endpoint is gone or disabled."""
+    when the endpoint is gone or disabled. `events` holds events read before (by id); those
+    read now are added to it."""
     now = timestamps.now()
     async with db.read() as conn:
         webhook = await repository.signing(conn, webhook_id)
@@ -99,7 +100,8 @@ async def batch(db: Database, webhook_id: int, limit: int) -> Batch | None:
             return None
         queued = await repository.queue(conn, webhook_id, limit)
         ready = list(takewhile(lambda row: row["next_attempt_at"] <= now, queued))
-        events = {e["id"]: e for e in await log.by_ids(conn, [row["event_id"] for row in ready])}
+        missing = [row["event_id"] for row in ready if row["event_id"] not in events]
+        events.update((event["id"], event) for event in await log.by_ids(conn, missing))
     secrets = [webhook["secret"]]
     expires = webhook["previous_secret_expires_at"]
     if webhook["previous_secret"] is not None and expires is not None and expires > now:
