@@ -67,6 +67,8 @@ class StatementCache:
 class Conn(abc.ABC):
     """One connection inside a read or a write transaction."""
 
+    dialect: str  # "sqlite" or "postgresql", as `Database.dialect`
+
     @abc.abstractmethod
     async def fetch_all(self, statement: ClauseElement, params: Params | None = None) -> list[Row]:
         """All rows, as mappings from column label to value."""

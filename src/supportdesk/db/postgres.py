@@ -60,6 +60,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class _PostgresConn(Conn):
+    dialect = "postgresql"
+
     def __init__(self, conn: asyncpg.Connection, statements: StatementCache) -> None:
         self._conn = conn
         self._statements = statements

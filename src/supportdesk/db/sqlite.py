@@ -158,6 +158,8 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 class _SQLiteConn(Conn):
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection, statements: StatementCache) -> None:
         self._conn = conn
         self._statements = statements

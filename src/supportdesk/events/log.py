@@ -207,12 +207,6 @@ async def newest_id(conn: Conn) -> int:
     return await repository.newest_id(conn)
 
 
-async def appended_id(conn: Conn) -> int:
-    """The id of the event this transaction recorded last (on PostgreSQL a provisional one,
-    replaced at the commit: rows that refer to it follow through ON UPDATE CASCADE)."""
-    return await repository.appended_id(conn)
-
-
 async def prune(conn: Conn, older_than: str, limit: int) -> int:
     """Delete up to `limit` events that occurred before `older_than`; returns how many."""
     return await repository.prune(conn, older_than, limit)

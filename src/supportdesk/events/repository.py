@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, case, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, insert, or_, select
 
 from supportdesk.db import Conn, Row
 from supportdesk.db.listing import AnyOf, InLookup, Lister, Listing
 from supportdesk.queries import ListQuery
 from supportdesk.tables import events
+
+# An arbitrary constant naming the advisory lock that orders event appends on PostgreSQL.
+APPEND_LOCK_KEY = 0x5D_E7E7
+
 
 _COLUMNS = (
     "event",
@@ -24,13 +28,17 @@ _COLUMNS = (
     "changes",
 )
 _INSERT = insert(events).values({name: bindparam(name) for name in _COLUMNS})
-_NEWEST = select(func.max(events.c.id))
-# On PostgreSQL a transaction's own events carry provisional negative ids until its commit, and
-# no other transaction's are visible: the least id, if negative, is its latest append; on SQLite
-# (one writer at a time) the greatest id is.
-_APPENDED = select(
-    case((func.min(events.c.id) < 0, func.min(events.c.id)), else_=func.max(events.c.id))
+# PostgreSQL: the same INSERT, taking the append lock first, in one statement (one round trip:
+# the lock is held until the commit, and every round trip while it is held is one that the
+# appends of all instances wait for). SQLite's write transaction already excludes every other
+# writer.
+_LOCKED_INSERT = insert(events).from_select(
+    list(_COLUMNS),
+    select(*(bindparam(name, type_=events.c[name].type) for name in _COLUMNS)).select_from(
+        func.pg_advisory_xact_lock(APPEND_LOCK_KEY)
+    ),
 )
+_NEWEST = select(func.max(events.c.id))
 _PRUNE = delete(events).where(
     events.c.id.in_(
         select(events.c.id)
@@ -51,20 +59,11 @@ _feed_cache: dict[tuple[int, int, int], Select[Any]] = {}
 async def append(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
     """Append events in the caller's transaction.
 
-    No gaps (SPEC 9): PostgreSQL hands out sequence values before commit, so a transaction
-    could commit id 10 after a reader had already moved past id 11. There an event's feed id
-    is drawn at commit instead, in commit order (migration 0007: a deferred trigger renumbers
-    the transaction's events under an advisory lock held only while it commits); until then
-    it carries a provisional negative id that no reader sees. SQLite's single writer commits
-    in id order anyway."""
-    await conn.execute_many(_INSERT, rows)
-
-
-async def appended_id(conn: Conn) -> int:
-    """The id of the event this transaction appended last, as this transaction sees it (on
-    PostgreSQL, provisional until the commit)."""
-    value: int = await conn.fetch_value(_APPENDED)
-    return value
+    No gaps (SPEC 9): PostgreSQL hands out sequence values before commit, so without care a
+    transaction could commit id 10 after a reader had already moved past id 11. Appends take a
+    transaction-scoped advisory lock first, so ids are drawn and committed in one order: when a
+    reader sees id N, every smaller id has committed or rolled back."""
+    await conn.execute_many(_LOCKED_INSERT if conn.dialect == "postgresql" else _INSERT, rows)
 
 
 def _feed_statement(names: int, prefixes: int, tickets: int) -> Select[Any]:

@@ -51,14 +51,7 @@ webhook_deliveries = Table(
     id_column(),
     Column("webhook_id", Id, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
     # pruning an event takes its deliveries along
-    # ON UPDATE: an event queued in its own transaction (a webhook test) gets its feed id at
-    # the commit on PostgreSQL (migration 0007)
-    Column(
-        "event_id",
-        Id,
-        ForeignKey("events.id", ondelete="CASCADE", onupdate="CASCADE"),
-        nullable=False,
-    ),
+    Column("event_id", Id, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
     Column("event", String(64), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("state", String(16), nullable=False),  # pending, delivered, failed

@@ -170,12 +170,11 @@ async def send_test(db: Database, actor: Actor, webhook_id: int) -> Row:
         row = await _enabled_or_conflict(conn, webhook_id, "send a test")
         data = log.attributes(WEBHOOKS, public(row))
         await log.record(conn, actor, [Event(TEST_EVENT, WEBHOOKS.type, webhook_id, data)])
-        event_id = await log.appended_id(conn)
+        # the event just appended: appends hold the log's append lock until they commit
+        event_id = await log.newest_id(conn)
         values = pending(webhook_id, event_id, TEST_EVENT, 1, timestamps.now())
         delivery_id = await repository.delivery_writer.insert(conn, values)
         await repository.sync_heads(conn, [webhook_id])
-    # read after the commit, which gave the event its feed id on PostgreSQL
-    async with db.read() as conn:
         return await _delivery_or_raise(conn, webhook_id, delivery_id)
 
 
