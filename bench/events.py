@@ -215,7 +215,9 @@ async def create_tickets(
         base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=30,
         limits=httpx.Limits(max_connections=in_flight),
     ) as http:  # fmt: skip
-        user = (await http.post("/users", json={"email": "load@example.com"})).json()["data"]
+        # a new address each time: a --database-url database is used again by later runs
+        email = f"load-{time.time_ns()}@example.com"
+        user = (await http.post("/users", json={"email": email})).json()["data"]
         start = time.monotonic()
 
         async def one(n: int) -> None:
@@ -337,7 +339,9 @@ def subprocess_running(command: list[str], env: dict[str, str], log: Path) -> It
 
 def writes(args: argparse.Namespace) -> None:
     """Create-ticket and create-message throughput with and without webhook endpoints and
-    stream clients attached, alternating A B A B ... (`--rounds` times) in one run."""
+    stream clients attached, `--rounds` of each in one run, ordered A B B A A B ...: a server
+    that slows down through a run (tables and their dead rows grow) weighs on both alike,
+    where A B A B always measured B later."""
     wrk = ensure_wrk()
     pristine = prepare_database(args.db, args.tickets, Path(args.data_dir), args.postgres_url)
     url = fresh_copy(args.db, pristine, args.postgres_url)
@@ -349,6 +353,7 @@ def writes(args: argparse.Namespace) -> None:
     users = asyncio.run(_row_count(url, "users"))
     shapes = [shape for shape in SHAPES if shape.name in ("create ticket", "create message")]
     totals: dict[tuple[str, bool], list[float]] = {}
+    order = [False, True, True, False] * (args.rounds // 2) + [False, True] * (args.rounds % 2)
     with (
         server(receiver_command(receiver), receiver, {}, data / "receiver.log"),
         server(serve_command(port, data, 2), port, env, data / "serve.log"),
@@ -357,7 +362,7 @@ def writes(args: argparse.Namespace) -> None:
         endpoints: list[str] = []
         auth = {"Authorization": f"Bearer {token}"}
         try:
-            for attached in (False, True) * args.rounds:
+            for attached in order:
                 if attached and not streams.running:
                     endpoints = [
                         subscribe(api, token, f"http://127.0.0.1:{receiver}/h{n}", ["*"])
@@ -457,7 +462,7 @@ def main() -> None:
     load.add_argument("--streams", type=int, default=100)
     load.add_argument("--endpoints", type=int, default=2)
     load.add_argument("--duration", type=int, default=8)
-    load.add_argument("--rounds", type=int, default=2, help="none, attached: this many times")
+    load.add_argument("--rounds", type=int, default=2, help="runs of each (none, attached)")
     load.add_argument("--data-dir", default=str(HERE / "data"))
     load.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
