@@ -99,37 +99,36 @@ async def test_the_request_and_a_kept_alive_connection() -> None:
     assert body == BODY
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [
-        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n3\r\n!!!\r\n0\r\n\r\n",
-        b"HTTP/1.1 204 No Content\r\n\r\n",
-        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n",
-        b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok",
-    ],
-    ids=["chunked", "no-content", "interim-answer-first", "http-1.0-keep-alive"],
-)
-async def test_answers_framed_every_way_keep_the_connection(answer: bytes) -> None:
-    sender = Sender()
-    async with serving(Scripted([answer])) as server:
-        url = f"http://127.0.0.1:{server.port}/"
-        first, second = await post(sender, url), await post(sender, url)
-        sender.close()
-    assert first.delivered and second.delivered
-    assert server.connections == 1
+KEPT, ENDED = 1, 2  # connections two requests took
 
 
 @pytest.mark.parametrize(
-    "answer",
+    ("answer", "connections"),
     [
-        b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nthe body ends with the connection",
-        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-        b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n" + b"x" * 1048576,
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"2\r\nok\r\n3\r\n!!!\r\n0\r\n\r\n",
+            KEPT,
+        ),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", KEPT),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n", KEPT),
+        (b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok", KEPT),
+        (b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nthe body ends with the connection", ENDED),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok", ENDED),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n" + b"x" * 1048576, ENDED),
     ],
-    ids=["until-closed", "connection-close", "over-long"],
+    ids=[
+        "chunked",
+        "no-content",
+        "interim-answer-first",
+        "http-1.0-keep-alive",
+        "until-closed",
+        "connection-close",
+        "over-long",
+    ],
 )
-async def test_answers_that_end_the_connection_are_read_and_it_is_not_reused(
-    answer: bytes,
+async def test_answers_framed_every_way_and_whether_their_connection_is_kept(
+    answer: bytes, connections: int
 ) -> None:
     sender = Sender()
     async with serving(Scripted([answer])) as server:
@@ -137,7 +136,7 @@ async def test_answers_that_end_the_connection_are_read_and_it_is_not_reused(
         first, second = await post(sender, url), await post(sender, url)
         sender.close()
     assert first.delivered and second.delivered
-    assert server.connections == 2
+    assert server.connections == connections
 
 
 async def test_a_kept_connection_the_server_dropped_is_replaced_once() -> None:
