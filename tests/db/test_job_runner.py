@@ -229,6 +229,25 @@ async def test_successes_are_recorded_at_most_once_per_renewal(
     assert 2 <= len(recorded) <= 7, recorded
 
 
+async def test_a_success_after_a_failure_is_recorded_at_once(
+    processes: Callable[..., Awaitable[Process]],
+) -> None:
+    outcomes = iter([True, False])  # succeed, fail, then succeed from then on
+
+    async def flaky(context: JobContext) -> None:
+        if not next(outcomes, True):
+            raise RuntimeError("the mail server said no")
+
+    process = await processes(Job("flaky", 0.02, flaky), name="only")
+
+    async def recovered() -> bool:
+        row = await lease(process.db, "flaky")
+        return bool(row and row["last_error_at"] and row["last_success_at"] > row["last_error_at"])
+
+    # well within RENEW_S of the first success, which would otherwise hold the next one back
+    await eventually(recovered, RENEW_S / 2)
+
+
 async def test_a_job_woken_by_events_steps_when_one_is_written(
     processes: Callable[..., Awaitable[Process]],
 ) -> None:

@@ -103,3 +103,31 @@ async def test_the_checkpointer_truncates_a_long_wal_in_its_turn_as_a_writer(
         checkpointer.stop()
         writer.close()
         reader.close()
+
+
+async def test_readers_that_hold_the_wal_put_the_truncation_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "WAL_TRUNCATE_BYTES", 64 * 1024)
+    path = str(tmp_path / "x.db")
+    writer, reader = sqlite.connect(path), sqlite.connect(path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (b BLOB)")
+    for _ in range(20):
+        writer.execute("INSERT INTO t VALUES (?)", (os.urandom(8192),))
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()  # a long read: a backup, an export
+    checkpointer = sqlite.Checkpointer(path, interval=0.05)
+    checkpointer.start()
+    try:
+        free = 0
+        for _ in range(40):
+            await asyncio.sleep(0.025)
+            free += _free(f"{path}-writer")
+        # one try held the writers up for TRUNCATE_WAIT_MS; then it waits TRUNCATE_BACKOFF_S
+        assert free >= 25, free
+    finally:
+        checkpointer.stop()
+        reader.execute("COMMIT")
+        writer.close()
+        reader.close()

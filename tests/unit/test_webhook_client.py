@@ -283,3 +283,65 @@ async def test_https_trusts_only_the_system_store(authority: trustme.CA) -> None
     assert outcome.status_code is None and outcome.error is not None
     assert "CERTIFICATE_VERIFY_FAILED" in outcome.error
     assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        OK + b"junk that is no answer",
+        OK + b"HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\na body a 204 must not have",
+    ],
+    ids=["junk", "a-second-answer", "body-on-204"],
+)
+async def test_bytes_after_the_answer_do_not_change_it_and_end_the_connection(
+    answer: bytes,
+) -> None:
+    sender = Sender()
+    async with serving(Scripted([answer])) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        first, second = await post(sender, url), await post(sender, url)
+        sender.close()
+    assert first.delivered and first.error is None
+    assert second.delivered
+    assert server.connections == 2
+
+
+async def test_what_an_idle_connection_received_is_not_taken_for_the_next_answer() -> None:
+    timeout = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    sender = Sender()
+    idle: list[asyncio.StreamWriter] = []
+
+    async def answer_then_time_out(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n" + BODY)
+        writer.write(OK)
+        if not idle:  # the first connection: the server gives up on it while it is idle
+            idle.append(writer)
+            await asyncio.sleep(0.05)
+            writer.write(timeout)
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(answer_then_time_out, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        assert (await post(sender, f"http://127.0.0.1:{port}/")).delivered
+        await asyncio.sleep(0.2)
+        outcome = await post(sender, f"http://127.0.0.1:{port}/")
+        sender.close()
+    finally:
+        server.close()
+    assert outcome.delivered, outcome
+
+
+async def test_credentials_in_the_url_are_sent_as_basic_authorization() -> None:
+    sender = Sender()
+    async with serving(Scripted()) as server:
+        outcome = await post(sender, f"http://hook:s%40cret@127.0.0.1:{server.port}/in")
+        sender.close()
+    assert outcome.delivered
+    head = server.requests[0][0].decode()
+    assert "authorization: Basic aG9vazpzQGNyZXQ=" in head.split("\r\n")  # hook:s@cret
+    assert f"host: 127.0.0.1:{server.port}" in head.split("\r\n")

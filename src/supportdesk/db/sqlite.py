@@ -22,6 +22,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -44,6 +45,7 @@ from supportdesk.errors import DatabaseUnavailable
 BUSY_TIMEOUT_MS = 10_000
 WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
 TRUNCATE_WAIT_MS = 250
+TRUNCATE_BACKOFF_S = 10.0
 CACHE_KIB = 32 * 1024
 
 
@@ -106,7 +108,7 @@ class Checkpointer(threading.Thread):
     minute of the events benchmark), its index got longer to search on every page read, and
     it would have filled the disk. Past `WAL_TRUNCATE_BYTES` the checkpointer queues as a
     writer (the writers' flock, on its own file description) and truncates the WAL, waiting
-    for readers `TRUNCATE_WAIT_MS` at most; if they outlast that, it tries again next time."""
+    for readers `TRUNCATE_WAIT_MS` at most."""
 
     def __init__(self, path: str, interval: float = 0.5) -> None:
         super().__init__(name="sqlite-checkpointer", daemon=True)
@@ -116,22 +118,37 @@ class Checkpointer(threading.Thread):
         self._writers = os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
         self._interval = interval
         self._stopped = threading.Event()
+        self._next_truncate = 0.0
 
     def run(self) -> None:
         while not self._stopped.wait(self._interval):
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                if os.path.getsize(self._wal) > WAL_TRUNCATE_BYTES:
+                if time.monotonic() >= self._next_truncate and (
+                    os.path.getsize(self._wal) > WAL_TRUNCATE_BYTES
+                ):
                     self._truncate()
             except (sqlite3.Error, OSError):
                 continue
 
     def _truncate(self) -> None:
-        fcntl.flock(self._writers, fcntl.LOCK_EX)
+        """Truncate in the writers' queue. The flock is polled, not waited for, so `stop()`
+        is never held up by a writer; readers that outlast `TRUNCATE_WAIT_MS` (a backup, a
+        long export) put the next try off by `TRUNCATE_BACKOFF_S` rather than holding the
+        writers up every half second."""
+        while True:
+            try:
+                fcntl.flock(self._writers, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if self._stopped.wait(0.01):
+                    return
         try:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         finally:
             fcntl.flock(self._writers, fcntl.LOCK_UN)
+        if busy:
+            self._next_truncate = time.monotonic() + TRUNCATE_BACKOFF_S
 
     def stop(self) -> None:
         self._stopped.set()

@@ -196,6 +196,7 @@ class Runner:
                     self._succeeded[job.name] = loop.time()
                 else:
                     await repository.failed(conn, job.name, error, at)
+                    self._succeeded.pop(job.name, None)  # the next success shows at once
         except Exception:
             logger.warning("job %s: recording its outcome failed", job.name, exc_info=True)
 

@@ -11,6 +11,7 @@ the next request. Nothing here touches the database.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import ssl
 import time
@@ -48,18 +49,24 @@ class Target:
     port: int
     path: bytes  # path and query
     authority: bytes  # the Host header: host[:port] as written in the URL
+    credentials: bytes | None  # Basic authorization from the URL's user:password, if any
 
     @staticmethod
     @functools.lru_cache(maxsize=1024)
     def of(url: str) -> Target:
         parsed = httpx.URL(url)
         tls = parsed.scheme == "https"
+        credentials = None
+        if parsed.userinfo:
+            pair = f"{parsed.username}:{parsed.password}".encode()
+            credentials = b"Basic " + base64.b64encode(pair)
         return Target(
             tls,
             parsed.raw_host.decode("ascii"),
             parsed.port or (443 if tls else 80),
             parsed.raw_path or b"/",
             parsed.netloc,
+            credentials,
         )
 
 
@@ -72,7 +79,9 @@ class _Unanswered(Exception):
 
 
 class _Answer:
-    """The parser's callbacks: what one answer said. Interim (1xx) answers are skipped."""
+    """The parser's callbacks: what one answer said. Interim (1xx) answers are skipped; bytes
+    after the answer (a second answer, junk) are never parsed into it, and mean the connection
+    is not reused."""
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
@@ -81,15 +90,35 @@ class _Answer:
         self.head_done = False
         self.complete = False
         self.keep_alive = False
+        self.trailing = False
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            if not self.complete:
+                raise
+            self.trailing = True
+
+    @property
+    def reusable(self) -> bool:
+        return self.complete and self.keep_alive and not self.trailing
+
+    def on_message_begin(self) -> None:
+        self.trailing = self.complete
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.lower()] = value
+        if not self.complete:
+            self.headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
-        self.head_done = self.status >= 200
+        if not self.complete:
+            self.status = self.parser.get_status_code()
+            self.head_done = self.status >= 200
 
     def on_message_complete(self) -> None:
+        if self.complete:
+            return
         if self.status < 200:  # 100 Continue, 103 Early Hints: the answer is still to come
             self.headers.clear()
             return
@@ -102,14 +131,24 @@ class _Connection:
         self.reader, self.writer = reader, writer
         self.idle_since = time.monotonic()
 
+    @property
+    def usable(self) -> bool:
+        """Still open, and nothing arrived while idle (a server closing an idle connection
+        may first send a 408, which must not pass for the answer to the next request).
+        StreamReader has no public view of what it holds unread."""
+        return not self.reader.at_eof() and not getattr(self.reader, "_buffer", b"")
+
     def close(self) -> None:
-        self.writer.close()
+        """At once: an unfinished exchange or an idle connection has nothing left to send."""
+        self.writer.transport.abort()
 
 
 def _request(target: Target, body: bytes, headers: Mapping[str, str]) -> bytes:
     lines = [b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-length: %d\r\n" % (
         target.path, target.authority, len(body)
     )]  # fmt: skip
+    if target.credentials is not None:
+        lines.append(b"authorization: %s\r\n" % target.credentials)
     lines.extend(f"{name}: {value}\r\n".encode() for name, value in headers.items())
     lines.append(b"\r\n")
     lines.append(body)
@@ -124,7 +163,9 @@ class Sender:
     resolve elsewhere a moment later: DNS rebinding), with the name as `Host` and as the TLS
     server name, verified against the system's trust store. A connection is kept per host
     name, so one verified for one name never carries another name's request. No redirects, no
-    proxies."""
+    proxies. A kept connection that the server closed with no answer to the request written on
+    it is tried once more on a new connection: the server may have taken the request before
+    closing, so that delivery can arrive twice, under one `webhook-id` (at least once)."""
 
     def __init__(self) -> None:
         self._idle: dict[tuple[str, str, int, bool], list[_Connection]] = {}
@@ -194,7 +235,7 @@ class Sender:
         now = time.monotonic()
         while connections:
             connection = connections.pop()
-            if now - connection.idle_since < KEEP_IDLE_S and not connection.reader.at_eof():
+            if now - connection.idle_since < KEEP_IDLE_S and connection.usable:
                 return connection
             connection.close()
         return None
@@ -235,7 +276,7 @@ class Sender:
                             raise _Stale
                         raise _Unanswered("the connection closed before a complete answer")
                     received += len(chunk)
-                    answer.parser.feed_data(chunk)
+                    answer.feed(chunk)
             except (ConnectionResetError, BrokenPipeError):
                 if reused and received == 0:
                     raise _Stale from None
@@ -243,7 +284,7 @@ class Sender:
             if not answer.head_done:
                 raise _Unanswered(f"the answer's head exceeds {RESPONSE_LIMIT} bytes")
         finally:
-            if answer.complete and answer.keep_alive:
+            if answer.reusable:
                 connection.idle_since = time.monotonic()
                 self._idle.setdefault(key, []).append(connection)
             else:
