@@ -81,6 +81,17 @@ async def post(sender: Sender, url: str) -> delivery.Outcome:
     return await sender.post(url, LOCAL, BODY, HEADERS)
 
 
+async def twice(answer: bytes) -> tuple[delivery.Outcome, delivery.Outcome, int]:
+    """Two deliveries through one sender to a server that answers the first with `answer`
+    (then OK); with how many connections they took."""
+    sender = Sender()
+    async with serving(Scripted([answer])) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        first, second = await post(sender, url), await post(sender, url)
+        sender.close()
+    return first, second, server.connections
+
+
 async def test_the_request_and_a_kept_alive_connection() -> None:
     sender = Sender()
     async with serving(Scripted()) as server:
@@ -130,13 +141,9 @@ KEPT, ENDED = 1, 2  # connections two requests took
 async def test_answers_framed_every_way_and_whether_their_connection_is_kept(
     answer: bytes, connections: int
 ) -> None:
-    sender = Sender()
-    async with serving(Scripted([answer])) as server:
-        url = f"http://127.0.0.1:{server.port}/"
-        first, second = await post(sender, url), await post(sender, url)
-        sender.close()
+    first, second, taken = await twice(answer)
     assert first.delivered and second.delivered
-    assert server.connections == connections
+    assert taken == connections
 
 
 async def test_a_kept_connection_the_server_dropped_is_replaced_once() -> None:
@@ -297,14 +304,10 @@ async def test_https_trusts_only_the_system_store(authority: trustme.CA) -> None
 async def test_bytes_after_the_answer_do_not_change_it_and_end_the_connection(
     answer: bytes,
 ) -> None:
-    sender = Sender()
-    async with serving(Scripted([answer])) as server:
-        url = f"http://127.0.0.1:{server.port}/"
-        first, second = await post(sender, url), await post(sender, url)
-        sender.close()
+    first, second, taken = await twice(answer)
     assert first.delivered and first.error is None
     assert second.delivered
-    assert server.connections == 2
+    assert taken == 2
 
 
 async def test_what_an_idle_connection_received_is_not_taken_for_the_next_answer() -> None:

@@ -241,12 +241,12 @@ class Sender:
         return None
 
     async def _open(self, target: Target, address: Address) -> _Connection:
-        if target.tls:
-            reader, writer = await asyncio.open_connection(
-                str(address), target.port, ssl=_tls(), server_hostname=target.host
-            )
-        else:
-            reader, writer = await asyncio.open_connection(str(address), target.port)
+        reader, writer = await asyncio.open_connection(
+            str(address),
+            target.port,
+            ssl=_tls() if target.tls else None,
+            server_hostname=target.host if target.tls else None,
+        )
         return _Connection(reader, writer)
 
     async def _exchange(
