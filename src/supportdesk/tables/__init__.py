@@ -2,7 +2,9 @@
 
 from supportdesk.tables.api_keys import api_keys
 from supportdesk.tables.base import metadata
+from supportdesk.tables.canned_replies import canned_replies
 from supportdesk.tables.events import events, job_leases
+from supportdesk.tables.idempotency_keys import idempotency_keys
 from supportdesk.tables.meta import meta, row_counts
 from supportdesk.tables.roles import roles
 from supportdesk.tables.ticket_attachments import ticket_attachments
@@ -13,7 +15,9 @@ from supportdesk.tables.webhooks import webhook_deliveries, webhooks
 
 __all__ = [
     "api_keys",
+    "canned_replies",
     "events",
+    "idempotency_keys",
     "job_leases",
     "meta",
     "metadata",

@@ -1,4 +1,4 @@
-from sqlalchemy import Column, ForeignKey, Index, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Table, Text, false
 
 from supportdesk.tables.base import Id, id_column, metadata, timestamp_columns
 
@@ -9,6 +9,8 @@ ticket_messages = Table(
     Column("ticket_id", Id, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
     Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("message", Text, nullable=False),
+    # an internal note (SPEC section 12): staff only, never moves the status
+    Column("internal", Boolean, nullable=False, server_default=false()),
     *timestamp_columns(),
     # A ticket's messages, oldest first, come straight off the first index; the others serve
     # the filters and sorts in `ORDER BY key, id` order.

@@ -1,6 +1,24 @@
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, SmallInteger, String, Table, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    text,
+)
 
-from supportdesk.tables.base import Id, id_column, metadata, timestamp_columns
+from supportdesk.tables.base import Id, Timestamp, id_column, metadata, timestamp_columns
+
+# The ticket metrics (SPEC section 12), kept by tickets.service on every write path.
+METRIC_TIMESTAMPS = (
+    "first_response_at",
+    "last_customer_message_at",
+    "last_staff_message_at",
+    "resolved_at",
+)
 
 tickets = Table(
     "tickets",
@@ -18,6 +36,12 @@ tickets = Table(
     Column("status_rank", SmallInteger, nullable=False, server_default=text("0")),
     Column("priority_rank", SmallInteger, nullable=False, server_default=text("0")),
     *timestamp_columns(),
+    *(Column(name, Timestamp, nullable=True) for name in METRIC_TIMESTAMPS),
+    Column("message_count", Integer, nullable=False, server_default=text("0")),
+    # The ticket this one was merged into. No foreign key: SQLite adds one to an existing table
+    # only by rebuilding it (which would drop the search triggers); deleting a ticket clears
+    # the references to it (tickets.service).
+    Column("merged_into", BigInteger, nullable=True),
     # Every filter and sort key is indexed with the id tie-breaker after it, so a page in
     # `ORDER BY key, id` order comes straight off an index on PostgreSQL too (SQLite indexes
     # carry the rowid already).
@@ -34,8 +58,11 @@ tickets = Table(
             "updated_at",
             "status_rank",
             "priority_rank",
+            *METRIC_TIMESTAMPS,
+            "message_count",
         )
     ),
+    Index("ix_tickets_merged_into", "merged_into"),
     # the common "status and priority" filter; status alone uses its prefix
     Index("ix_tickets_status_priority_id", "status", "priority", "id"),
     sqlite_autoincrement=True,
