@@ -23,6 +23,12 @@ TICKET = {
     "service_id": None,
     "created_at": TS,
     "updated_at": TS,
+    "first_response_at": TS,
+    "last_customer_message_at": TS,
+    "last_staff_message_at": TS,
+    "resolved_at": None,
+    "message_count": 1,
+    "merged_into": None,
 }
 USER = {
     "id": 1,
@@ -39,6 +45,7 @@ MESSAGE = {
     "ticket_id": 1,
     "user_id": 1,
     "message": "hi",
+    "internal": False,
     "created_at": TS,
     "updated_at": TS,
 }

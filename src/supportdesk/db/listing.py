@@ -74,6 +74,19 @@ class AnyOf(ListFilter):
         return or_(*parts) if parts else false()
 
 
+class Present(ListFilter):
+    """`column IS NOT NULL` for (True,), `column IS NULL` for (False,)."""
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+
+    def params(self, name: str, value: Any) -> dict[str, Any]:
+        return {f"{name}_{'notnull' if value[0] else 'null'}": None}
+
+    def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
+        return self.column.is_not(None) if keys[0].endswith("_notnull") else self.column.is_(None)
+
+
 class Compare(ListFilter):
     """`column >= value` (op "ge") or `column < value` (op "lt")."""
 

@@ -157,10 +157,23 @@ class Checkpointer(threading.Thread):
         os.close(self._writers)
 
 
+def _boolean(value: bytes) -> bool:
+    return value != b"0"
+
+
+# Columns declared BOOLEAN read back as True and False, as on PostgreSQL, not as 1 and 0 (the
+# conversion applies to table columns read as they are; an expression keeps its integer).
+sqlite3.register_converter("BOOLEAN", _boolean)
+
+
 def connect(path: str) -> sqlite3.Connection:
     """A connection with the pragmas every supportdesk SQLite connection uses."""
     conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, cached_statements=1024
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=1024,
+        detect_types=sqlite3.PARSE_DECLTYPES,
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")

@@ -95,7 +95,7 @@ def updated(
     spec: ResourceSpec, before: Row, after: Row, ticket_id: int | None = None
 ) -> Event | None:
     """The `*.updated` event of a change, or None when no attribute really changed."""
-    diff = changes(before, after, spec.attribute_names)
+    diff = changes(before, after, [n for n in spec.attribute_names if n not in spec.derived])
     if not diff:
         return None
     name = f"{_family(spec)}.updated"

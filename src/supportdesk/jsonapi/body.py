@@ -33,6 +33,7 @@ MESSAGES = {
     "too_long": "The {attribute} field must not be greater than {max} characters.",
     "too_short": "The {attribute} field must be at least {min} characters.",
     "integer": "The {attribute} field must be an integer.",
+    "id_list": "The {attribute} field must be a list of 1 to {max} ids.",
     "choice": "The selected {attribute} is invalid.",
     "email": "The {attribute} field must be a valid email address.",
     "date": "The {attribute} field must be a valid date.",

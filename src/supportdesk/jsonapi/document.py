@@ -111,6 +111,18 @@ def render_one(
     return _response(document, status, **headers)
 
 
+def render_all(
+    spec: ResourceSpec, rows: Sequence[Row], related: Related, query: ResourceQuery
+) -> Response:
+    """Every resource a write touched (a bulk update), unpaged, with relationships."""
+    document: dict[str, Any] = {
+        "data": [resource_object(spec, row, related, query) for row in rows]
+    }
+    if query.include:
+        document["included"] = _included(related, query)
+    return _response(document)
+
+
 def page_url(request: Request, page: int) -> str:
     """The request's own URL with only `page` changed: filters, sorts, includes and `per_page`
     carry over, unlike Paymenter's links. Brackets are percent-encoded (`filter%5Bstatus%5D`),

@@ -70,28 +70,47 @@ def text(
     )
 
 
-def integer(*, nullable: bool = False) -> BeforeValidator:
-    def check(value: Any) -> int | None:
-        if isinstance(value, str):
-            value = value.strip()
-            if not value:
-                value = None
-            elif value.isascii() and value.isdigit():
-                value = int(value)
-            else:
-                raise _error("integer")
-        if value is None:
-            if nullable:
-                return None
-            raise _error("required")
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+def _integer(value: Any, nullable: bool) -> int | None:
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            value = None
+        elif value.isascii() and value.isdigit():
+            value = int(value)
+        else:
             raise _error("integer")
-        return value
+    if value is None:
+        if nullable:
+            return None
+        raise _error("required")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise _error("integer")
+    return value
+
+
+def integer(*, nullable: bool = False) -> BeforeValidator:
+    return BeforeValidator(lambda value: _integer(value, nullable))
+
+
+def id_list(max_items: int) -> BeforeValidator:
+    """A JSON array of 1..`max_items` ids (integers or strings of digits); duplicates are
+    dropped, the order kept."""
+
+    def check(value: Any) -> list[int]:
+        if value is None:
+            raise _error("required")
+        if not isinstance(value, list) or not 1 <= len(value) <= max_items:
+            raise _error("id_list", max=max_items)
+        try:
+            ids = [_integer(item, False) for item in value]
+        except PydanticCustomError:
+            raise _error("id_list", max=max_items) from None
+        return [i for i in dict.fromkeys(ids) if i is not None]
 
     return BeforeValidator(check)
 
 
-def _boolean(value: Any) -> bool:
+def check_boolean(value: Any) -> bool:
     """JSON `true` or `false` only: a string or a number is as ambiguous here as a boolean is
     in an integer field."""
     if not isinstance(value, bool):
@@ -99,7 +118,7 @@ def _boolean(value: Any) -> bool:
     return value
 
 
-Boolean = Annotated[bool, BeforeValidator(_boolean)]
+Boolean = Annotated[bool, BeforeValidator(check_boolean)]
 
 
 def choice(setting: str, *, nullable: bool = False) -> BeforeValidator:

@@ -103,6 +103,19 @@ def one(
     return {status: _content(schema, f"One {spec.type} resource")}
 
 
+def all_of(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[int | str, Any]:
+    """An unpaged collection (the tickets a bulk update changed)."""
+    schema = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {"type": "array", "items": resource_schema(spec)},
+            "included": _included(specs),
+        },
+    }
+    return {200: _content(schema, f"The {spec.type} resources")}
+
+
 def data(schema: dict[str, Any], description: str) -> dict[int | str, Any]:
     """A 200 document whose `data` has this schema (resources without a table)."""
     document = {"type": "object", "required": ["data"], "properties": {"data": schema}}
@@ -185,6 +198,8 @@ _FILTER_SCHEMAS: dict[FilterKind, dict[str, Any]] = {
     FilterKind.INTS_OR_NULL: {"type": "string", "pattern": f"^(null|{_ID}(,{_ID}){{0,99}})?$"},
     FilterKind.STRINGS: {"type": "string", "pattern": r"^[^,\x00]*(,[^,\x00]*){0,99}$"},
     FilterKind.TEXT: {"type": "string", "pattern": _NO_NUL},
+    FilterKind.BOOLEAN: {"type": "string", "enum": ["", "true", "false", "1", "0"]},
+    FilterKind.PRESENCE: {"type": "string", "enum": ["", "null", "notnull"]},
     FilterKind.TIMESTAMP: {
         "type": "string",
         "pattern": r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$",

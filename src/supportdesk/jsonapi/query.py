@@ -115,6 +115,22 @@ def _parse_int(text: str, what: str) -> int:
     return int(text)
 
 
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+_PRESENCE = {"null": False, "notnull": True}
+
+
+def _parse_choice(name: str, value: str, choices: Mapping[str, bool]) -> tuple[bool, ...]:
+    """One of `choices` (case-insensitive); empty means no condition."""
+    text = value.strip().lower()
+    if not text:
+        return ()
+    if text not in choices:
+        raise BadQuery(
+            f"The {name} filter takes `{'` or `'.join(choices)}`; `{value.strip()}` is not one."
+        )
+    return (choices[text],)
+
+
 def _parse_filter_value(name: str, kind: FilterKind, value: str) -> Any:
     if kind is FilterKind.TEXT:
         return value.strip()
@@ -129,6 +145,10 @@ def _parse_filter_value(name: str, kind: FilterKind, value: str) -> Any:
             ) from None
     if kind is FilterKind.INTS_OR_NULL and value.strip().lower() in ("", "null"):
         return (None,)
+    if kind is FilterKind.BOOLEAN:
+        return _parse_choice(name, value, _BOOLEANS)
+    if kind is FilterKind.PRESENCE:
+        return _parse_choice(name, value, _PRESENCE)
     parts = value.split(",")
     if len(parts) > MAX_LIST_VALUES:
         raise BadQuery(f"The {name} filter takes at most {MAX_LIST_VALUES} values.")

@@ -15,6 +15,8 @@ class FilterKind(enum.Enum):
     STRINGS = "comma-separated values; any of them matches"
     TEXT = "free text"
     TIMESTAMP = "ISO 8601 date or timestamp (UTC if no offset)"
+    BOOLEAN = "`true` or `false` (also `1` or `0`)"
+    PRESENCE = "`null` for rows without a value, `notnull` for rows with one"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class ResourceSpec:
     filters: tuple[Filter, ...] = ()
     sorts: tuple[str, ...] = ()
     includes: tuple[str, ...] = ()
+    # read-only attributes the server derives from other rows (ticket metrics): in `data`,
+    # never in an event's `changes`
+    derived: frozenset[str] = frozenset()
     attribute_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +73,14 @@ def string_schema(nullable: bool = False, max_length: int | None = None) -> dict
     if max_length is not None:
         schema["maxLength"] = max_length
     return schema
+
+
+def boolean_schema() -> dict[str, Any]:
+    return {"type": "boolean"}
+
+
+def count_schema() -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0}
 
 
 def timestamp_schema(nullable: bool = False) -> dict[str, Any]:

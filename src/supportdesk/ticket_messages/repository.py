@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 
 from supportdesk.db import Conn, Row
 from supportdesk.db.listing import AnyOf, Compare, InLookup, Lister, Listing
@@ -35,6 +35,11 @@ _BY_AUTHOR_ELSEWHERE = (
     .where(tickets.c.user_id != bindparam("user_id"))
     .order_by(ticket_messages.c.id)
 )
+_MOVE = (
+    update(ticket_messages)
+    .where(ticket_messages.c.ticket_id == bindparam("from_ticket"))
+    .values(ticket_id=bindparam("to_ticket"), updated_at=bindparam("now"))
+)
 # the list queries (public for the query-plan checks and the benchmark's baseline)
 lister = Lister(
     Listing(
@@ -43,6 +48,7 @@ lister = Lister(
             "id": AnyOf(ticket_messages.c.id),
             "ticket_id": AnyOf(ticket_messages.c.ticket_id),
             "user_id": AnyOf(ticket_messages.c.user_id),
+            "internal": AnyOf(ticket_messages.c.internal),
             "created_after": Compare(ticket_messages.c.created_at, "ge"),
             "created_before": Compare(ticket_messages.c.created_at, "lt"),
         },
@@ -71,6 +77,13 @@ async def by_ticket_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
 async def ids_by_ticket_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
     """`id` and `ticket_id` of these tickets' messages (linkage without the bodies)."""
     return await _ids_by_ticket_ids.fetch(conn, ticket_ids)
+
+
+async def move(conn: Conn, from_ticket_id: int, to_ticket_id: int, now: str) -> None:
+    """Move a ticket's messages to another ticket (a merge)."""
+    await conn.execute(
+        _MOVE, {"from_ticket": from_ticket_id, "to_ticket": to_ticket_id, "now": now}
+    )
 
 
 async def by_author_elsewhere(conn: Conn, user_id: int) -> list[Row]:

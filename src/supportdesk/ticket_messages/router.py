@@ -75,7 +75,8 @@ async def list_messages(request: Request) -> Response:
         **openapi.body(
             MessageCreate,
             "The message. Sets the ticket's status: the owner's message -> customer-reply, "
-            "anyone else's -> replied.",
+            "anyone else's -> replied; an internal note (`internal: true`, written by a staff "
+            "user) leaves it.",
             multipart=openapi.upload_form(MessageCreate, FILE_FIELDS[0]),
         ),
         "parameters": openapi.resource_parameters(TICKET_MESSAGES, SPECS),
@@ -88,7 +89,7 @@ async def create_message(request: Request) -> Response:
     files: list[UploadFile] = []
     if is_multipart(request):
         fields, files = await _files(request, config)
-        data = validate(MessageCreate, fields, _context(config))
+        data = validate(MessageCreate, fields, {**_context(config), "form": True})
     else:
         data = await read_body(request, MessageCreate, config.max_body_bytes, _context(config))
     row, related = await service.create_message(
@@ -113,13 +114,15 @@ async def get_message(request: Request, message_id: str) -> Response:
 
 
 _UPDATE: dict[str, Any] = {
-    "summary": "Edit a message's text",
+    "summary": "Edit a message's text, or make it an internal note or a public message",
     "responses": {
         **openapi.one(TICKET_MESSAGES, SPECS),
         **openapi.errors(400, 404, 413, 415, 422),
     },
     "openapi_extra": {
-        **openapi.body(MessageUpdate, "The new text; the ticket's status does not change."),
+        **openapi.body(
+            MessageUpdate, "The new text or `internal`; the ticket's status does not change."
+        ),
         "parameters": openapi.resource_parameters(TICKET_MESSAGES, SPECS),
     },
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.datastructures import UploadFile
 
@@ -11,7 +12,7 @@ from supportdesk.config import Settings
 from supportdesk.db import Conn, Database, Row
 from supportdesk.errors import ResourceNotFound, ValidationFailed
 from supportdesk.events import log
-from supportdesk.events.log import Actor
+from supportdesk.events.log import Actor, Event
 from supportdesk.jsonapi.document import Related
 from supportdesk.queries import ListQuery, ResourceQuery
 from supportdesk.ticket_attachments import service as attachments
@@ -104,6 +105,9 @@ async def create_message(
             errors["user_id"] = ["The selected user id is invalid."]
         if errors or ticket is None:
             raise ValidationFailed(errors)
+        internal = bool(data.internal)
+        if internal:
+            await _check_note_author(conn, data.user_id)
         now = timestamps.now()
         message_id = await repository.writer.insert(
             conn,
@@ -111,12 +115,15 @@ async def create_message(
                 "ticket_id": data.ticket_id,
                 "user_id": data.user_id,
                 "message": data.message or "",
+                "internal": internal,
                 "created_at": now,
                 "updated_at": now,
             },
         )
         stored = await attachments.insert(conn, message_id, ticket["id"], uploads, now)
-        moved = await tickets_service.record_reply(conn, settings, ticket, data.user_id, now)
+        moved = await tickets_service.record_reply(
+            conn, settings, ticket, data.user_id, now, internal=internal
+        )
         row = await get_or_raise(conn, message_id)
         created = log.created(TICKET_MESSAGES, row, ticket["id"])
         await log.record(conn, actor, [created, *stored, moved])
@@ -145,17 +152,32 @@ async def add_attachments(
         return row, await load_related(conn, [row], ("attachments",))
 
 
+async def _check_note_author(conn: Conn, user_id: int) -> None:
+    """Internal notes are staff's."""
+    await users_service.check_staff(conn, user_id, "user_id")
+
+
 async def update_message(
     db: Database, actor: Actor, message_id: int, data: MessageUpdate, query: ResourceQuery
 ) -> tuple[Row, Related]:
+    """The text, or whether it is an internal note; making a message a note (or public again)
+    recomputes its ticket's metrics but never moves the status."""
     async with db.transaction() as conn:
         current = await get_or_raise(conn, message_id)
+        values: dict[str, Any] = {}
         if "message" in data.model_fields_set and data.message != current["message"]:
             if data.message is None and not await attachments.files_of_message(conn, message_id):
                 raise ValidationFailed.field("message", BLANK)
-            await repository.writer.update(
-                conn, message_id, {"message": data.message or "", "updated_at": timestamps.now()}
-            )
+            values["message"] = data.message or ""
+        if data.internal is not None and data.internal != current["internal"]:
+            if data.internal:
+                await _check_note_author(conn, current["user_id"])
+            values["internal"] = data.internal
+        if values:
+            values["updated_at"] = timestamps.now()
+            await repository.writer.update(conn, message_id, values)
+        if "internal" in values:
+            await tickets_service.recompute_metrics(conn, current["ticket_id"])
         row = await get_or_raise(conn, message_id)
         changed = log.updated(TICKET_MESSAGES, current, row, row["ticket_id"])
         await log.record(conn, actor, [changed])
@@ -168,4 +190,34 @@ async def delete_message(db: Database, storage: Storage, actor: Actor, message_i
         row = await get_or_raise(conn, message_id)
         files.withdraw(await attachments.files_of_message(conn, message_id))
         await repository.writer.delete(conn, message_id)
+        await tickets_service.recompute_metrics(conn, row["ticket_id"])
         await log.record(conn, actor, [log.deleted(TICKET_MESSAGES, row, row["ticket_id"])])
+
+
+async def move(conn: Conn, source_ids: Sequence[int], target_id: int, now: str) -> list[Event]:
+    """A merge's move: the sources' messages (their attachments follow) go to the target with
+    their ids and times. Returns a `ticket_message.updated` per message, oldest first."""
+    before = sorted(
+        await repository.by_ticket_ids(conn, source_ids), key=lambda r: (r["created_at"], r["id"])
+    )
+    for source_id in source_ids:
+        await repository.move(conn, source_id, target_id, now)
+    after = {row["id"]: row for row in await repository.by_ticket_ids(conn, [target_id])}
+    events = [log.updated(TICKET_MESSAGES, row, after[row["id"]], target_id) for row in before]
+    return [event for event in events if event is not None]
+
+
+async def add_note(conn: Conn, ticket_id: int, author_id: int, text: str, now: str) -> Event:
+    """An internal note written by the service itself (a merge's); returns its event."""
+    message_id = await repository.writer.insert(
+        conn,
+        {
+            "ticket_id": ticket_id,
+            "user_id": author_id,
+            "message": text,
+            "internal": True,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return log.created(TICKET_MESSAGES, await get_or_raise(conn, message_id), ticket_id)

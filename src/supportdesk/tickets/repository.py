@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from supportdesk.db import Conn, Row
 from supportdesk.db.listing import (
@@ -14,12 +25,14 @@ from supportdesk.db.listing import (
     InLookup,
     Lister,
     Listing,
+    Present,
     Substring,
     row_count,
 )
 from supportdesk.db.writes import Writer
 from supportdesk.queries import ListQuery
-from supportdesk.tables import meta, tickets
+from supportdesk.tables import meta, ticket_messages, tickets
+from supportdesk.tables.tickets import METRIC_TIMESTAMPS
 
 _GET = select(tickets).where(tickets.c.id == bindparam("ticket_id"))
 # Row lock on PostgreSQL for read-modify-write; SQLite's write transaction already excludes
@@ -30,6 +43,11 @@ _by_user_ids = InLookup(
     lambda where: select(tickets).where(where).order_by(tickets.c.user_id, tickets.c.id),
     tickets.c.user_id,
 )
+# Locked in id order, so two writers locking overlapping sets never deadlock.
+_lock_by_ids = InLookup(
+    lambda where: select(tickets).where(where).order_by(tickets.c.id).with_for_update(),
+    tickets.c.id,
+)
 _CLOSE_STALE = (
     update(tickets)
     .where(tickets.c.status == bindparam("stale_status"))
@@ -38,8 +56,34 @@ _CLOSE_STALE = (
         status=bindparam("closed_status"),
         status_rank=bindparam("closed_rank"),
         updated_at=bindparam("now"),
+        resolved_at=bindparam("now"),
     )
     .returning(*tickets.c)
+)
+
+
+_m = ticket_messages.alias("m")
+_PUBLIC = _m.c.internal.is_(False)
+_STAFF = _m.c.user_id != tickets.c.user_id
+_CUSTOMER = _m.c.user_id == tickets.c.user_id
+
+
+def _messages(aggregate: ColumnElement[Any], *where: ColumnElement[bool]) -> ScalarSelect[Any]:
+    """An aggregate over the ticket's messages, correlated to the row being updated."""
+    return select(aggregate).where(_m.c.ticket_id == tickets.c.id, *where).scalar_subquery()
+
+
+# The message metrics of SPEC 12 computed from scratch: notes count as messages but not as
+# answers; the owner's public messages are the customer's, anyone else's are staff answers.
+_RECOMPUTE = (
+    update(tickets)
+    .where(tickets.c.id == bindparam("ticket_id"))
+    .values(
+        message_count=_messages(func.count()),
+        first_response_at=_messages(func.min(_m.c.created_at), _PUBLIC, _STAFF),
+        last_staff_message_at=_messages(func.max(_m.c.created_at), _PUBLIC, _STAFF),
+        last_customer_message_at=_messages(func.max(_m.c.created_at), _PUBLIC, _CUSTOMER),
+    )
 )
 # INSERT / UPDATE / DELETE by id
 writer = Writer(tickets)
@@ -58,6 +102,8 @@ _FILTERS = {
     "created_before": Compare(tickets.c.created_at, "lt"),
     "updated_after": Compare(tickets.c.updated_at, "ge"),
     "updated_before": Compare(tickets.c.updated_at, "lt"),
+    "first_response_at": Present(tickets.c.first_response_at),
+    "merged_into": AnyOf(tickets.c.merged_into),
 }
 
 
@@ -75,6 +121,7 @@ lister = Lister(
             "priority": tickets.c.priority_rank,
             "department": tickets.c.department,
             "subject": tickets.c.subject,
+            **{name: tickets.c[name] for name in (*METRIC_TIMESTAMPS, "message_count")},
         },
         total=row_count("tickets"),
     )
@@ -102,6 +149,18 @@ async def page(conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
 
 async def by_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
     return await _by_ids.fetch(conn, ticket_ids)
+
+
+async def lock_many(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
+    """These tickets (those that exist), locked until the transaction ends, in id order."""
+    return await _lock_by_ids.fetch(conn, ticket_ids)
+
+
+async def recompute_metrics(conn: Conn, ticket_ids: Sequence[int]) -> None:
+    """Recompute the message metrics of these tickets from their messages (a few tickets at a
+    time: a merge's, a deleted message's)."""
+    for ticket_id in ticket_ids:
+        await conn.execute(_RECOMPUTE, {"ticket_id": ticket_id})
 
 
 async def by_user_ids(conn: Conn, user_ids: Sequence[int]) -> list[Row]:

@@ -5,10 +5,12 @@ from supportdesk.jsonapi.spec import (
     FilterKind,
     Relationship,
     ResourceSpec,
+    count_schema,
     id_schema,
     string_schema,
     timestamp_schema,
 )
+from supportdesk.tables.tickets import METRIC_TIMESTAMPS
 
 TICKETS = ResourceSpec(
     type="tickets",
@@ -22,6 +24,11 @@ TICKETS = ResourceSpec(
         "service_id": id_schema(nullable=True),
         "created_at": timestamp_schema(),
         "updated_at": timestamp_schema(),
+        # SPEC 12: the metrics, read-only, kept by every write path
+        **{name: timestamp_schema(nullable=True) for name in METRIC_TIMESTAMPS},
+        "message_count": count_schema(),
+        # set when this ticket was merged into another (and closed)
+        "merged_into": id_schema(nullable=True),
     },
     relationships=(
         Relationship("user", "users", many=False, key="user_id", permission="users.view"),
@@ -50,7 +57,28 @@ TICKETS = ResourceSpec(
         Filter("created_before", FilterKind.TIMESTAMP, "created before this moment"),
         Filter("updated_after", FilterKind.TIMESTAMP, "updated at or after this moment"),
         Filter("updated_before", FilterKind.TIMESTAMP, "updated before this moment"),
+        Filter(
+            "first_response_at",
+            FilterKind.PRESENCE,
+            "`null`: never answered by staff (no public staff message yet)",
+        ),
+        Filter(
+            "merged_into",
+            FilterKind.INTS_OR_NULL,
+            "the tickets merged into these; `null`: not merged",
+        ),
     ),
-    sorts=("id", "created_at", "updated_at", "status", "priority", "department", "subject"),
+    sorts=(
+        "id",
+        "created_at",
+        "updated_at",
+        "status",
+        "priority",
+        "department",
+        "subject",
+        *METRIC_TIMESTAMPS,
+        "message_count",
+    ),
     includes=("messages", "user", "assigned_to"),
+    derived=frozenset({*METRIC_TIMESTAMPS, "message_count"}),
 )

@@ -8,13 +8,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from supportdesk.auth.guard import authorize
+from supportdesk.errors import ValidationFailed
 from supportdesk.events.log import api_key
 from supportdesk.events.resource import EVENTS
 from supportdesk.jsonapi import openapi
-from supportdesk.jsonapi.body import read_body
+from supportdesk.jsonapi.body import read_body, read_json, validate
 from supportdesk.jsonapi.document import (
     Related,
     no_content,
+    render_all,
     render_data,
     render_one,
     render_page,
@@ -26,7 +28,7 @@ from supportdesk.ticket_attachments.storage import storage
 from supportdesk.ticket_messages.resource import TICKET_MESSAGES
 from supportdesk.tickets import service
 from supportdesk.tickets.resource import TICKETS
-from supportdesk.tickets.schemas import TicketCreate, TicketUpdate
+from supportdesk.tickets.schemas import MAX_BULK, BulkUpdate, Merge, TicketCreate, TicketUpdate
 from supportdesk.users.resource import USERS
 
 router = admin_router("tickets")
@@ -100,6 +102,45 @@ async def get_ticket(request: Request, ticket_id: str) -> Response:
     return render_one(TICKETS, row, related, query)
 
 
+@router.patch(
+    "/tickets",
+    summary=f"Update up to {MAX_BULK} tickets at once, all or nothing",
+    description=(
+        "`ids` (1 to 500 ticket ids) and `changes` (the fields of a ticket update, by the same "
+        "rules). Nothing is written unless every ticket exists and every value is valid: a "
+        "missing ticket is 422 on `ids` naming it, a bad value 422 on `changes.<field>`. "
+        "One `ticket.updated` event per ticket that changed. Answers with the tickets in the "
+        "order of `ids`. Needs tickets.update."
+    ),
+    responses={**openapi.all_of(TICKETS, SPECS), **openapi.errors(400, 413, 415, 422)},
+    openapi_extra={
+        **openapi.body(BulkUpdate, "The tickets and the changes to make to each."),
+        "parameters": openapi.resource_parameters(TICKETS, SPECS),
+    },
+)
+async def bulk_update_tickets(request: Request) -> Response:
+    key = await authorize(request, "tickets.update")
+    query = resource_query(request, key, TICKETS, SPECS)
+    config = settings(request)
+    context = service.validation_context(config)
+    bulk = validate(BulkUpdate, await read_json(request, config.max_body_bytes), context)
+    try:
+        changes = validate(TicketUpdate, bulk.changes, context)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            {f"changes.{field}": messages for field, messages in exc.errors.items()}
+        ) from None
+    if not changes.model_fields_set:
+        raise ValidationFailed.field(
+            "changes", f"The changes field must name at least one of: {_FIELDS}."
+        )
+    rows, related = await service.bulk_update(
+        database(request), config, api_key(key.id), bulk.ids, changes, query
+    )
+    return render_all(TICKETS, rows, related, query)
+
+
+_FIELDS = ", ".join(TicketUpdate.model_fields)
 _UPDATE: dict[str, Any] = {
     "summary": "Update a ticket (only the fields sent change)",
     "responses": {**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
@@ -138,6 +179,35 @@ async def delete_ticket(request: Request, ticket_id: str) -> Response:
     found = parse_id(ticket_id, "tickets")
     await service.delete_ticket(database(request), storage(request), api_key(key.id), found)
     return no_content()
+
+
+@router.post(
+    f"{_ID}/merge",
+    summary="Merge other tickets into this one",
+    description=(
+        "The sources' messages and attachments move to this ticket (keeping their times, so "
+        "the thread stays in time order); each source is closed with `merged_into` set and an "
+        "internal note signed by `user_id` (a staff user; default: this ticket's assignee). "
+        "Merging a ticket into itself, into a ticket that was merged away, or a source merged "
+        "already is 422. Events: `ticket_message.updated` per moved message, `ticket.merged` "
+        "and the note's `ticket_message.created` per source. Needs tickets.update."
+    ),
+    responses={**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
+    openapi_extra={
+        **openapi.body(Merge, "The tickets to merge into this one."),
+        "parameters": openapi.resource_parameters(TICKETS, SPECS),
+    },
+)
+async def merge_tickets(request: Request, ticket_id: str) -> Response:
+    key = await authorize(request, "tickets.update")
+    query = resource_query(request, key, TICKETS, SPECS)
+    config = settings(request)
+    found = parse_id(ticket_id, "tickets")
+    data = await read_body(request, Merge, config.max_body_bytes)
+    row, related = await service.merge(
+        database(request), config, api_key(key.id), found, data, query
+    )
+    return render_one(TICKETS, row, related, query)
 
 
 _HISTORY_SPECS = {EVENTS.type: EVENTS}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
-from supportdesk.jsonapi.fields import choice, integer, text
+from supportdesk.jsonapi.fields import choice, id_list, integer, text
+
+MAX_BULK = 500
+MAX_MERGE = 100
 
 
 class TicketUpdate(BaseModel):
@@ -26,3 +29,19 @@ class TicketCreate(TicketUpdate):
 
     subject: Annotated[str | None, text(255)]
     user_id: Annotated[int | None, integer()]
+
+
+class BulkUpdate(BaseModel):
+    """`PATCH /tickets`: the tickets, and the changes for all of them (validated as a
+    `TicketUpdate` by the service's caller, so its errors name `changes.<field>`)."""
+
+    ids: Annotated[list[int], id_list(MAX_BULK)]
+    changes: Annotated[dict[str, Any], WithJsonSchema(TicketUpdate.model_json_schema())]
+
+
+class Merge(BaseModel):
+    """`POST /tickets/{id}/merge`: the tickets merged into this one, and the staff user who
+    signs the notes left on them (default: this ticket's assignee)."""
+
+    source_ids: Annotated[list[int], id_list(MAX_MERGE)]
+    user_id: Annotated[int | None, integer(nullable=True)] = None

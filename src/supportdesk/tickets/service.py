@@ -10,7 +10,7 @@ from typing import Any
 from supportdesk import timestamps
 from supportdesk.config import Settings
 from supportdesk.db import Conn, Database, Row
-from supportdesk.errors import ResourceNotFound
+from supportdesk.errors import ResourceNotFound, ValidationFailed
 from supportdesk.events import log
 from supportdesk.events.log import Actor, Event
 from supportdesk.jsonapi.document import Related
@@ -20,7 +20,7 @@ from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.ticket_messages import service as messages_service
 from supportdesk.tickets import repository
 from supportdesk.tickets.resource import TICKETS
-from supportdesk.tickets.schemas import TicketCreate, TicketUpdate
+from supportdesk.tickets.schemas import Merge, TicketCreate, TicketUpdate
 from supportdesk.users import service as users_service
 from supportdesk.users.resource import USERS
 
@@ -75,21 +75,28 @@ def validation_context(settings: Settings) -> dict[str, Any]:
     }
 
 
-async def _check_references(conn: Conn, values: dict[str, Any]) -> None:
+async def _check_references(conn: Conn, values: dict[str, Any], prefix: str = "") -> None:
+    """The users named exist (the assignee as staff); errors name `{prefix}<field>`."""
     if "user_id" in values:
-        await users_service.check_user(conn, values["user_id"], "user_id")
+        await users_service.check_user(conn, values["user_id"], f"{prefix}user_id")
     if values.get("assigned_to") is not None:
-        await users_service.check_staff(conn, values["assigned_to"], "assigned_to")
+        await users_service.check_staff(conn, values["assigned_to"], f"{prefix}assigned_to")
 
 
 def _default(options: tuple[str, ...], preferred: str) -> str:
     return preferred if preferred in options else options[0]
 
 
-def with_ranks(settings: Settings, values: dict[str, Any]) -> dict[str, Any]:
-    """The sort ranks that go with a new status or priority (see `sync_ranks`)."""
+def with_ranks(
+    settings: Settings, values: dict[str, Any], before: Row | None = None
+) -> dict[str, Any]:
+    """The sort ranks that go with a new status or priority (see `sync_ranks`), and
+    `resolved_at` when the status moves to the closed status (from `before`'s, if any)."""
     if "status" in values:
         values["status_rank"] = repository.rank(values["status"], settings.statuses)
+        closed = settings.closed_status
+        if values["status"] == closed and (before is None or before["status"] != closed):
+            values["resolved_at"] = values["updated_at"]
     if "priority" in values:
         values["priority_rank"] = repository.rank(values["priority"], settings.priorities)
     return values
@@ -138,21 +145,151 @@ async def update_ticket(
     query: ResourceQuery,
 ) -> tuple[Row, Related]:
     """Only the fields sent change; `updated_at` moves only when a value really changes."""
+    sent = _sent(data)
     async with db.transaction() as conn:
         current = await get_or_raise(conn, ticket_id, for_update=True)
-        values = {
-            name: getattr(data, name)
-            for name in data.model_fields_set
-            if getattr(data, name) != current[name]
-        }
-        if values:
-            await _check_references(conn, values)
-            values["updated_at"] = timestamps.now()
-            await repository.writer.update(conn, ticket_id, with_ranks(settings, values))
+        await _check_references(conn, _changed(current, sent))
+        await _apply(conn, settings, current, sent, timestamps.now())
         row = await get_or_raise(conn, ticket_id)
-        if values:
-            await log.record(conn, actor, [log.updated(TICKETS, current, row, ticket_id)])
+        await log.record(conn, actor, [log.updated(TICKETS, current, row, ticket_id)])
         return row, await load_related(conn, [row], query.include)
+
+
+def _sent(data: TicketUpdate) -> dict[str, Any]:
+    return {name: getattr(data, name) for name in data.model_fields_set}
+
+
+def _changed(current: Row, values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value != current[name]}
+
+
+async def _apply(
+    conn: Conn, settings: Settings, current: Row, sent: dict[str, Any], now: str
+) -> None:
+    """Write the values that differ from `current` (references already checked), with the
+    ranks, `updated_at`, `resolved_at` and, for a new owner, the metrics that follow."""
+    values = _changed(current, sent)
+    if not values:
+        return
+    values["updated_at"] = now
+    await repository.writer.update(conn, current["id"], with_ranks(settings, values, current))
+    if "user_id" in values:  # the customer's and staff's messages are told apart by owner
+        await repository.recompute_metrics(conn, [current["id"]])
+
+
+async def bulk_update(
+    db: Database,
+    settings: Settings,
+    actor: Actor,
+    ticket_ids: Sequence[int],
+    data: TicketUpdate,
+    query: ResourceQuery,
+) -> tuple[list[Row], Related]:
+    """SPEC 12 bulk update: the same changes, by the rules of one update, to every ticket; all
+    or nothing (a missing ticket is 422 naming it); one `ticket.updated` per ticket changed."""
+    sent = _sent(data)
+    async with db.transaction() as conn:
+        current = await repository.lock_many(conn, ticket_ids)
+        _require_all(ticket_ids, current, "ids")
+        await _check_references(conn, sent, "changes.")
+        now = timestamps.now()
+        for row in current:
+            await _apply(conn, settings, row, sent, now)
+        after = {row["id"]: row for row in await repository.by_ids(conn, ticket_ids)}
+        await log.record(
+            conn, actor, [log.updated(TICKETS, row, after[row["id"]], row["id"]) for row in current]
+        )
+        rows = [after[ticket_id] for ticket_id in ticket_ids]
+        return rows, await load_related(conn, rows, query.include)
+
+
+def _require_all(wanted: Sequence[int], found: Sequence[Row], field: str) -> None:
+    missing = sorted(set(wanted) - {row["id"] for row in found})
+    if missing:
+        listed = ", ".join(map(str, missing))
+        raise ValidationFailed.field(field, f"No ticket with id {listed}.")
+
+
+async def merge(
+    db: Database,
+    settings: Settings,
+    actor: Actor,
+    target_id: int,
+    data: Merge,
+    query: ResourceQuery,
+) -> tuple[Row, Related]:
+    """SPEC 12 merge: the sources' messages (attachments with them) move to the target, keeping
+    their ids and times, so the thread stays in time order; each source is closed with
+    `merged_into` and an internal note signed by `data.user_id` (default: the target's
+    assignee); the metrics of all are recomputed. Events: a `ticket_message.updated` per
+    moved message (`ticket_id` changed), then per source a `ticket.merged` (its changes:
+    status and `merged_into`) and its note's `ticket_message.created`."""
+    async with db.transaction() as conn:
+        locked = {
+            row["id"]: row
+            for row in await repository.lock_many(conn, [target_id, *data.source_ids])
+        }
+        target = locked.get(target_id)
+        if target is None:
+            raise ResourceNotFound("tickets", target_id)
+        sources = [locked[i] for i in data.source_ids if i in locked]
+        _require_all(data.source_ids, sources, "source_ids")
+        _check_merge(target, sources)
+        author = await _note_author(conn, target, data.user_id)
+        now = timestamps.now()
+        events: list[Event | None] = list(
+            await messages_service.move(conn, data.source_ids, target_id, now)
+        )
+        for source in sources:
+            values = {"status": settings.closed_status, "merged_into": target_id, "updated_at": now}
+            await repository.writer.update(conn, source["id"], with_ranks(settings, values, source))
+            note = await messages_service.add_note(
+                conn, source["id"], author, f"Merged into #{target_id}: {target['subject']}", now
+            )
+            await repository.recompute_metrics(conn, [source["id"]])
+            merged = log.updated(
+                TICKETS, source, await get_or_raise(conn, source["id"]), source["id"]
+            )
+            assert merged is not None  # merged_into moved
+            events += [replace(merged, name="ticket.merged"), note]
+        await repository.writer.update(conn, target_id, {"updated_at": now})
+        await repository.recompute_metrics(conn, [target_id])
+        await log.record(conn, actor, events)
+        row = await get_or_raise(conn, target_id)
+        return row, await load_related(conn, [row], query.include)
+
+
+def _check_merge(target: Row, sources: Sequence[Row]) -> None:
+    """Into itself, into a ticket that was merged away itself (one of its sources, or another
+    ticket's), or a source merged already: 422."""
+    if any(source["id"] == target["id"] for source in sources):
+        raise ValidationFailed.field("source_ids", "A ticket cannot be merged into itself.")
+    if target["merged_into"] is not None:
+        raise ValidationFailed.field(
+            "source_ids",
+            f"Ticket #{target['id']} was merged into #{target['merged_into']}: "
+            "merge into that ticket instead.",
+        )
+    for source in sources:
+        if source["merged_into"] is not None:
+            raise ValidationFailed.field(
+                "source_ids",
+                f"Ticket #{source['id']} was merged into #{source['merged_into']} already.",
+            )
+
+
+async def _note_author(conn: Conn, target: Row, user_id: int | None) -> int:
+    if user_id is not None:
+        await users_service.check_staff(conn, user_id, "user_id")
+        return user_id
+    if target["assigned_to"] is None:
+        raise ValidationFailed.field(
+            "user_id",
+            "The user id field is required when the ticket is unassigned: "
+            "it names the staff user who signs the merge notes.",
+        )
+    assigned: int = target["assigned_to"]
+    return assigned
 
 
 async def delete_ticket(db: Database, storage: Storage, actor: Actor, ticket_id: int) -> None:
@@ -176,18 +313,33 @@ async def lock_for_reply(conn: Conn, ticket_id: int) -> Row | None:
 
 
 async def record_reply(
-    conn: Conn, settings: Settings, ticket: Row, author_id: int, now: str
+    conn: Conn, settings: Settings, ticket: Row, author_id: int, now: str, *, internal: bool
 ) -> Event | None:
     """SPEC section 6: a message from the ticket's owner sets the owner-reply status
     (`customer-reply`, which also reopens a closed ticket); anyone else's sets the staff-reply
-    status (`replied`). Either way the ticket's `updated_at` moves. Returns the status move as
-    a `ticket.updated` event of the message's author, or None when the status stays."""
-    owner = ticket["user_id"] == author_id
-    status = settings.owner_reply_status if owner else settings.staff_reply_status
-    values = with_ranks(settings, {"status": status, "updated_at": now})
+    status (`replied`); an internal note (SPEC 12) moves no status. The ticket's `updated_at`
+    and its metrics move (`ticket` is locked, so counting on from it is exact). Returns the
+    status move as a `ticket.updated` event of the message's author, or None when the status
+    stays."""
+    values: dict[str, Any] = {"updated_at": now, "message_count": ticket["message_count"] + 1}
+    if not internal:
+        owner = ticket["user_id"] == author_id
+        values["status"] = settings.owner_reply_status if owner else settings.staff_reply_status
+        if owner:
+            values["last_customer_message_at"] = now
+        else:
+            values["last_staff_message_at"] = now
+            if ticket["first_response_at"] is None:
+                values["first_response_at"] = now
+    values = with_ranks(settings, values, ticket)
     await repository.writer.update(conn, ticket["id"], values)
     event = log.updated(TICKETS, ticket, {**ticket, **values}, ticket["id"])
     return None if event is None else replace(event, actor=Actor("user", author_id))
+
+
+async def recompute_metrics(conn: Conn, ticket_id: int) -> None:
+    """Recompute a ticket's message metrics after a message left it or changed kind."""
+    await repository.recompute_metrics(conn, [ticket_id])
 
 
 async def autoclose(db: Database, settings: Settings, older_than: str) -> list[Row]:
