@@ -308,18 +308,21 @@ async def seed(db: Database, settings: Settings, plan: Plan, progress: Progress)
             created = start + step * n + timedelta(seconds=rng.random() * 60)
             moment = created
             last_author = owner
+            said: dict[bool, list[str]] = {True: [], False: []}  # by the owner?
             for k in range(plan.messages_per_ticket):
                 moment += timedelta(minutes=rng.expovariate(1 / 240))
                 author = owner if k == 0 or rng.random() < 0.45 else rng.choice(staff)
                 last_author = author
                 message_id += 1
                 stamp = _ts(min(moment, now))
+                said[author == owner].append(stamp)
                 message_rows.append(
                     {
                         "id": message_id,
                         "ticket_id": ticket_id,
                         "user_id": author,
                         "message": gen.message_text(),
+                        "internal": False,
                         "created_at": stamp,
                         "updated_at": stamp,
                     }
@@ -350,6 +353,13 @@ async def seed(db: Database, settings: Settings, plan: Plan, progress: Progress)
                     "service_id": rng.randint(1, 50_000) if rng.random() < 0.5 else None,
                     "created_at": _ts(created),
                     "updated_at": _ts(min(moment, now)),
+                    # the metrics (SPEC 12) of this conversation
+                    "message_count": plan.messages_per_ticket,
+                    "first_response_at": said[False][0] if said[False] else None,
+                    "last_staff_message_at": said[False][-1] if said[False] else None,
+                    "last_customer_message_at": said[True][-1] if said[True] else None,
+                    "resolved_at": _ts(min(moment, now)) if status == closed else None,
+                    "merged_into": None,
                 }
             )
         async with db.transaction() as conn:

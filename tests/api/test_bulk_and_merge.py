@@ -194,6 +194,11 @@ async def test_merge_moves_the_thread_and_closes_the_sources(
     }
     history = (await client.get(f"/tickets/{target}/history")).json()["data"]
     assert [h["attributes"]["event"] for h in history][-3:] == ["ticket_message.updated"] * 3
+    late = await client.post(
+        "/ticket-messages", json={"ticket_id": first, "user_id": owner, "message": "hello?"}
+    )
+    assert late.status_code == 422
+    assert f"merged into #{target}" in late.json()["errors"]["ticket_id"][0]
     listed = await client.get("/tickets", params={"filter[merged_into]": target})
     assert sorted(t["id"] for t in listed.json()["data"]) == sorted([first, second])
 

@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 
 from supportdesk.db import open_database
 from supportdesk.tables import ticket_messages, tickets, users
+from supportdesk.tables.tickets import METRIC_TIMESTAMPS
+from supportdesk.tickets import repository as tickets_repository
 from tests.e2e.conftest import run_cli
 
 
@@ -37,9 +39,19 @@ async def census(url: str) -> dict[str, object]:
                 .select_from(tickets)
                 .where(tickets.c.updated_at < tickets.c.created_at)
             )
+        metrics = select(
+            tickets.c.id, *(tickets.c[n] for n in (*METRIC_TIMESTAMPS, "message_count"))
+        )
+        async with db.read() as conn:
+            seeded = await conn.fetch_all(metrics.order_by(tickets.c.id))
+        async with db.transaction() as conn:
+            await tickets_repository.recompute_metrics(conn, [row["id"] for row in seeded])
+            recomputed = await conn.fetch_all(metrics.order_by(tickets.c.id))
         return {
             **counts,
             **spread,
+            "metrics_drift": sum(a != b for a, b in zip(seeded, recomputed, strict=True)),
+            "answered": sum(row["first_response_at"] is not None for row in seeded),
             "staff": staff,
             "lengths": {r[next(iter(r.keys()))] for r in lengths},
             "backwards": order,
@@ -69,6 +81,10 @@ def test_seed(empty_database_url: str) -> None:
     assert facts["user_id"] > 30 and facts["assigned_to"] == 6  # 5 staff and unassigned
     assert len(facts["lengths"]) > 100  # type: ignore[arg-type]
     assert facts["backwards"] == 0
+    # the metrics seeded are those the service keeps (resolved_at aside: it is not derived
+    # from messages)
+    assert facts["metrics_drift"] == 0
+    assert 300 < facts["answered"] < 600  # type: ignore[operator]
     # seeding again adds to what is there, and the API can still create rows after it
     run_cli("seed", "--tickets", "10", "--users", "5", "--database-url", empty_database_url)
     assert asyncio.run(census(empty_database_url))["tickets"] == 610

@@ -16,7 +16,7 @@ ticket_messages = Table(
     # the filters and sorts in `ORDER BY key, id` order.
     *(
         Index(f"ix_ticket_messages_{column}_id", column, "id")
-        for column in ("ticket_id", "user_id", "created_at", "updated_at")
+        for column in ("ticket_id", "user_id", "created_at", "updated_at", "internal")
     ),
     sqlite_autoincrement=True,
 )

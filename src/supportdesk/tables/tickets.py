@@ -60,9 +60,9 @@ tickets = Table(
             "priority_rank",
             *METRIC_TIMESTAMPS,
             "message_count",
+            "merged_into",
         )
     ),
-    Index("ix_tickets_merged_into", "merged_into"),
     # the common "status and priority" filter; status alone uses its prefix
     Index("ix_tickets_status_priority_id", "status", "priority", "id"),
     sqlite_autoincrement=True,

@@ -101,6 +101,11 @@ async def create_message(
         errors: dict[str, list[str]] = {}
         if ticket is None:
             errors["ticket_id"] = ["The selected ticket id is invalid."]
+        elif ticket["merged_into"] is not None:
+            errors["ticket_id"] = [
+                f"Ticket #{ticket['id']} was merged into #{ticket['merged_into']}: "
+                "add messages to that ticket."
+            ]
         if not await users_service.user_exists(conn, data.user_id):
             errors["user_id"] = ["The selected user id is invalid."]
         if errors or ticket is None:
