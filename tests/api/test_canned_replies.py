@@ -641,7 +641,7 @@ async def test_render_validation(client: httpx.AsyncClient) -> None:
     ticket = await factories.ticket(client, owner["id"])
     target = await reply(client)
     not_staff = "The selected user id is invalid: it must be a staff user."
-    for body, errors in [
+    cases: list[tuple[dict[str, Any], dict[str, list[str]]]] = [
         ({}, {"ticket_id": ["The ticket id field is required."]}),
         ({"ticket_id": None}, {"ticket_id": ["The ticket id field is required."]}),
         ({"ticket_id": "abc"}, {"ticket_id": ["The ticket id field must be an integer."]}),
@@ -658,7 +658,8 @@ async def test_render_validation(client: httpx.AsyncClient) -> None:
             {"ticket_id": 999999, "user_id": owner["id"]},
             {"ticket_id": ["The selected ticket id is invalid."], "user_id": [not_staff]},
         ),
-    ]:
+    ]
+    for body, errors in cases:
         response = await render(client, target["id"], **body)
         assert response.status_code == 422, body
         assert response.json()["errors"] == errors, body
