@@ -42,6 +42,7 @@ TABLES = (
     "job_leases",
     "webhook_deliveries",
     "webhooks",
+    "canned_replies",
 )
 
 

@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from supportdesk.canned_replies.router import router as canned_replies_router
 from supportdesk.events.router import router as events_router
 from supportdesk.ticket_attachments.router import router as attachments_router
 from supportdesk.ticket_messages.router import router as messages_router
@@ -16,6 +17,7 @@ ROUTERS = (
     users_router,
     events_router,
     webhooks_router,
+    canned_replies_router,
 )
 
 

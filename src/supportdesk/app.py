@@ -121,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
             {"name": "tickets"},
             {"name": "ticket messages"},
             {"name": "users"},
+            {"name": "canned replies"},
             {"name": "events"},
             {"name": "webhooks"},
             {"name": "service"},

@@ -88,6 +88,12 @@ async def test_permissions_per_endpoint(
         ("PATCH", f"/users/{owner['id']}"),
         ("DELETE", f"/users/{owner['id']}"),
         ("GET", "/roles"),
+        ("GET", "/canned-replies"),
+        ("POST", "/canned-replies"),
+        ("GET", "/canned-replies/1"),
+        ("PATCH", "/canned-replies/1"),
+        ("DELETE", "/canned-replies/1"),
+        ("POST", "/canned-replies/1/render"),
     ]:
         response = await call(method, path, viewer, json={})
         assert response.status_code == 403, (method, path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from supportdesk.canned_replies.placeholders import PLACEHOLDERS
+from supportdesk.canned_replies.resource import CANNED_REPLIES
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.users.resource import USERS
 
@@ -25,7 +27,11 @@ def parameters(document: dict[str, object], path: str, method: str) -> dict[str,
 async def test_list_endpoints_document_every_filter_sort_and_include(
     document: dict[str, object],
 ) -> None:
-    for path, spec in (("/api/v1/admin/tickets", TICKETS), ("/api/v1/admin/users", USERS)):
+    for path, spec in (
+        ("/api/v1/admin/tickets", TICKETS),
+        ("/api/v1/admin/users", USERS),
+        ("/api/v1/admin/canned-replies", CANNED_REPLIES),
+    ):
         params = parameters(document, path, "get")
         for f in spec.filters:
             assert f"filter[{f.name}]" in params
@@ -76,3 +82,35 @@ async def test_messages_multipart_and_download_are_documented(document: dict[str
     assert {"filter[ticket_id]", "filter[user_id]", "filter[created_after]", "include"} <= set(
         listing
     )
+
+
+async def test_canned_replies_are_documented(document: dict[str, object]) -> None:
+    paths = document["paths"]  # type: ignore[index]
+    collection = paths["/api/v1/admin/canned-replies"]  # type: ignore[index]
+    item = paths["/api/v1/admin/canned-replies/{canned_reply_id}"]  # type: ignore[index]
+    render = paths["/api/v1/admin/canned-replies/{canned_reply_id}/render"]["post"]  # type: ignore[index]
+    assert {"get", "post"} <= set(collection) and {"get", "put", "patch", "delete"} <= set(item)
+    operations = [collection["get"], collection["post"], *item.values(), render]
+    assert all(op["tags"] == ["canned replies"] for op in operations)
+    assert {"201", "401", "403", "413", "415", "422"} <= set(collection["post"]["responses"])
+    assert {"200", "401", "403", "404", "422"} <= set(render["responses"])
+    for operation in (collection["post"], item["patch"], render):
+        for name in PLACEHOLDERS:
+            assert f"{{{{ {name} }}}}" in operation["description"]
+    assert "canned_replies.view" in render["description"]
+    assert "tickets.view" in render["description"]
+    assert set(render["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {
+        "ticket_id",
+        "user_id",
+    }
+    rendered = render["responses"]["200"]["content"]["application/vnd.api+json"]["schema"]
+    data = rendered["properties"]["data"]["properties"]
+    assert data["type"] == {"const": "canned_reply_renders"}
+    assert set(data["attributes"]["properties"]) == {
+        "canned_reply_id",
+        "ticket_id",
+        "agent_id",
+        "body",
+    }
+    tags = [tag["name"] for tag in document["tags"]]  # type: ignore[index]
+    assert "canned replies" in tags

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from supportdesk.auth.keys import PERMISSIONS
 from tests.e2e.conftest import Server, run_cli
 
 
@@ -31,6 +32,13 @@ from tests.e2e.conftest import Server, run_cli
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert "Usage:" in result.stdout
+
+
+def test_keys_create_help_lists_every_permission() -> None:
+    result = run_cli("keys", "create", "--help", env={"COLUMNS": "2000"})
+    for permission in PERMISSIONS:
+        assert permission in result.stdout, permission
+    assert "canned_replies.delete" in PERMISSIONS
 
 
 @pytest.mark.parametrize(
@@ -79,6 +87,8 @@ def test_keys_lifecycle(server: Server) -> None:
         "tickets.view",
         "--permission",
         "admin.users.view",
+        "--permission",
+        "canned_replies.view",
         "--allow-ip",
         "127.0.0.0/8",
         *db,
@@ -92,6 +102,9 @@ def test_keys_lifecycle(server: Server) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx.get(url, headers=headers).status_code == 200
     assert httpx.post(url, headers=headers, json={}).status_code == 403
+    replies = f"{server.base_url}/api/v1/admin/canned-replies"
+    assert httpx.get(replies, headers=headers).status_code == 200
+    assert httpx.post(replies, headers=headers, json={}).status_code == 403
     run_cli("keys", "disable", key_id, *db)
     assert httpx.get(url, headers=headers).status_code == 401
     run_cli("keys", "delete", key_id, *db)

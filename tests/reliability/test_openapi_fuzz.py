@@ -35,6 +35,15 @@ def seed_data(base_url: str, token: str) -> None:
     with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"}) as http:
         owner = http.post("/users", json={"email": "fuzz@example.com"}).json()["data"]["id"]
         http.post("/users", json={"email": "staff@example.com", "role_id": 1})
+        for department in ("billing", None):
+            http.post(
+                "/canned-replies",
+                json={
+                    "name": "Hi",
+                    "body": "Hi {{ customer.first_name }}",
+                    "department": department,
+                },
+            )
         for n in range(3):
             ticket = http.post("/tickets", json={"subject": f"Fuzz {n}", "user_id": owner})
             ticket_id = ticket.json()["data"]["id"]

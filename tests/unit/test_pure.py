@@ -27,6 +27,9 @@ def test_tokens_are_random_and_hashed() -> None:
 def test_permission_names() -> None:
     assert normalise_permission("admin.tickets.view") == "tickets.view"
     assert normalise_permission("*") == "*"
+    for action in ("view", "create", "update", "delete"):
+        name = f"canned_replies.{action}"
+        assert normalise_permission(name) == normalise_permission(f"admin.{name}") == name
     with pytest.raises(ValueError, match="unknown permission"):
         normalise_permission("tickets.impersonate")
 
@@ -37,6 +40,7 @@ def test_key_permissions_and_networks() -> None:
     )
     assert key.allows("tickets.view") and not key.allows("tickets.create")
     assert ApiKey(2, "all", frozenset({"*"}), ()).allows("users.delete")
+    assert ApiKey(2, "all", frozenset({"*"}), ()).allows("canned_replies.delete")
     assert key.admits("10.1.2.3") and key.admits("::ffff:10.1.2.3") and key.admits("::1")
     assert not key.admits("11.0.0.1") and not key.admits(None) and not key.admits("garbage")
     assert ApiKey(3, "open", frozenset(), ()).admits(None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from supportdesk.canned_replies.resource import CANNED_REPLIES
+from supportdesk.canned_replies.router import SPECS as REPLY_SPECS
 from supportdesk.errors import BadQuery, ResourceNotFound, ValidationFailed
 from supportdesk.jsonapi.query import parse_id, parse_list_query, parse_resource_query
 from supportdesk.queries import SortKey
@@ -40,6 +42,19 @@ def test_filters_parse_values() -> None:
         "created_after": "2024-01-15T00:00:00.000000Z",
         "updated_before": "2024-01-15T10:00:00.000000Z",
     }
+
+
+def test_nullable_string_filters() -> None:
+    def department(value: str):  # type: ignore[no-untyped-def]
+        query = parse_list_query({"filter[department]": value}.items(), CANNED_REPLIES, REPLY_SPECS)
+        return query.filters.get("department")
+
+    assert department("billing, sales,billing") == ("billing", "sales")
+    assert department("null") == department("NULL") == department("") == (None,)
+    assert department("technical,null, null") == ("technical", None)
+    assert department(" , ") is None
+    with pytest.raises(BadQuery, match="at most 100"):
+        department(",".join(["a"] * 101))
 
 
 def test_empty_filter_values_are_dropped() -> None:

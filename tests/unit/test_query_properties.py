@@ -8,6 +8,8 @@ import contextlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from supportdesk.canned_replies.resource import CANNED_REPLIES
+from supportdesk.canned_replies.router import SPECS as REPLY_SPECS
 from supportdesk.errors import BadQuery, ResourceNotFound, ValidationFailed
 from supportdesk.jsonapi.query import MAX_PER_PAGE, parse_id, parse_list_query, parse_resource_query
 from supportdesk.ticket_messages.resource import TICKET_MESSAGES
@@ -17,7 +19,12 @@ from supportdesk.tickets.router import SPECS as TICKET_SPECS
 from supportdesk.users.resource import USERS
 from supportdesk.users.router import SPECS as USER_SPECS
 
-RESOURCES = [(TICKETS, TICKET_SPECS), (USERS, USER_SPECS), (TICKET_MESSAGES, MESSAGE_SPECS)]
+RESOURCES = [
+    (TICKETS, TICKET_SPECS),
+    (USERS, USER_SPECS),
+    (TICKET_MESSAGES, MESSAGE_SPECS),
+    (CANNED_REPLIES, REPLY_SPECS),
+]
 
 texts = st.text(max_size=40)
 known = st.sampled_from(
@@ -32,6 +39,8 @@ known = st.sampled_from(
         "filter[email]",
         "filter[role_id]",
         "filter[ticket_id]",
+        "filter[department]",
+        "filter[name]",
         "sort",
         "include",
         "page",
@@ -39,6 +48,7 @@ known = st.sampled_from(
         "fields[tickets]",
         "fields[users]",
         "fields[ticket_messages]",
+        "fields[canned_replies]",
     ]
 )
 names = st.one_of(

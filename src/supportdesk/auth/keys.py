@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 TOKEN_PREFIX = "sdk_"  # noqa: S105 - a label, not a secret
 
-RESOURCE_GROUPS = ("tickets", "ticket_messages", "users")
+RESOURCE_GROUPS = ("tickets", "ticket_messages", "users", "canned_replies")
 ACTIONS = ("view", "create", "update", "delete")
 PERMISSIONS = (
     *(f"{group}.{action}" for group in RESOURCE_GROUPS for action in ACTIONS),

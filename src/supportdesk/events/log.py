@@ -31,6 +31,9 @@ EVENT_NAMES = (
     "user.created",
     "user.updated",
     "user.deleted",
+    "canned_reply.created",
+    "canned_reply.updated",
+    "canned_reply.deleted",
     "webhook.disabled",
     # recorded by `POST /webhooks/{id}/test`; delivered to that endpoint only
     "webhook.test",
@@ -103,7 +106,10 @@ def updated(
 
 
 def _family(spec: ResourceSpec) -> str:
-    """`tickets` -> `ticket`, `ticket_messages` -> `ticket_message`."""
+    """`tickets` -> `ticket`, `ticket_messages` -> `ticket_message`,
+    `canned_replies` -> `canned_reply`."""
+    if spec.type.endswith("ies"):
+        return spec.type.removesuffix("ies") + "y"
     return spec.type.removesuffix("s")
 
 

@@ -42,6 +42,8 @@ MESSAGES = {
     "url": "The {attribute} field must be an http or https URL.",
     "event_list": "The {attribute} field must be a non-empty list of event names.",
     "event_pattern": "The {attribute} field is invalid: {reason}.",
+    "placeholder": "The {attribute} field has unknown placeholders: {names}. "
+    "Known placeholders are {known}.",
 }
 
 

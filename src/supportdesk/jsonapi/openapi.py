@@ -197,6 +197,7 @@ _FILTER_SCHEMAS: dict[FilterKind, dict[str, Any]] = {
     FilterKind.INTS: {"type": "string", "pattern": f"^{_ID}(,{_ID}){{0,99}}$"},
     FilterKind.INTS_OR_NULL: {"type": "string", "pattern": f"^(null|{_ID}(,{_ID}){{0,99}})?$"},
     FilterKind.STRINGS: {"type": "string", "pattern": r"^[^,\x00]*(,[^,\x00]*){0,99}$"},
+    FilterKind.STRINGS_OR_NULL: {"type": "string", "pattern": r"^[^,\x00]*(,[^,\x00]*){0,99}$"},
     FilterKind.TEXT: {"type": "string", "pattern": _NO_NUL},
     FilterKind.BOOLEAN: {"type": "string", "enum": ["", "true", "false", "1", "0"]},
     FilterKind.PRESENCE: {"type": "string", "enum": ["", "null", "notnull"]},

@@ -143,7 +143,8 @@ def _parse_filter_value(name: str, kind: FilterKind, value: str) -> Any:
             raise BadQuery(
                 f"The {name} filter takes an ISO 8601 date or timestamp; `{value}` is not one."
             ) from None
-    if kind is FilterKind.INTS_OR_NULL and value.strip().lower() in ("", "null"):
+    nullable = kind in (FilterKind.INTS_OR_NULL, FilterKind.STRINGS_OR_NULL)
+    if nullable and value.strip().lower() in ("", "null"):
         return (None,)
     if kind is FilterKind.BOOLEAN:
         return _parse_choice(name, value, _BOOLEANS)
@@ -154,6 +155,9 @@ def _parse_filter_value(name: str, kind: FilterKind, value: str) -> Any:
         raise BadQuery(f"The {name} filter takes at most {MAX_LIST_VALUES} values.")
     if kind is FilterKind.STRINGS:
         return tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
+    if kind is FilterKind.STRINGS_OR_NULL:
+        values = (part.strip() for part in parts if part.strip())
+        return tuple(dict.fromkeys(None if v.lower() == "null" else v for v in values))
     return tuple(dict.fromkeys(_parse_int(part, name) for part in parts if part.strip()))
 
 

@@ -13,6 +13,7 @@ class FilterKind(enum.Enum):
     INTS = "comma-separated integers; any of them matches"
     INTS_OR_NULL = "comma-separated integers, or `null` (or empty) for none"
     STRINGS = "comma-separated values; any of them matches"
+    STRINGS_OR_NULL = "comma-separated values, `null` among them for none; empty means `null`"
     TEXT = "free text"
     TIMESTAMP = "ISO 8601 date or timestamp (UTC if no offset)"
     BOOLEAN = "`true` or `false` (also `1` or `0`)"
