@@ -55,6 +55,14 @@ class Conflict(SupportdeskError):
     code = "conflict"
 
 
+class PreconditionFailed(SupportdeskError):
+    """412: an `If-Match` (or, on a write, an `If-None-Match`) that the current representation
+    of the resource does not satisfy; nothing was written."""
+
+    status = 412
+    code = "precondition_failed"
+
+
 class PayloadTooLarge(SupportdeskError):
     status = 413
     code = "payload_too_large"

@@ -18,13 +18,19 @@ def ago(age: timedelta) -> str:
 
 
 def to_text(moment: datetime) -> str:
-    """Render an aware datetime (naive ones are taken as UTC) in the wire format."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(FORMAT)
+    """Render an aware datetime (naive ones are taken as UTC) in the wire format. Through
+    `isoformat`, which pads every year to four digits (`strftime("%Y")` writes year 133 as
+    `133`, neither ISO 8601 nor fixed width)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
 
 
 def parse(text: str) -> str:
-    """Normalise a client's ISO 8601 date or timestamp to the wire format; ValueError if bad."""
+    """Normalise a client's ISO 8601 date or timestamp to the wire format; ValueError if bad,
+    also for a moment that is out of range once moved to UTC (`0001-01-01T00:00+05:00`)."""
     moment = datetime.fromisoformat(text.strip())
-    return to_text(moment)
+    try:
+        return to_text(moment)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range in UTC") from None

@@ -69,6 +69,11 @@ def test_timestamps() -> None:
     assert len(timestamps.now()) == 27
     with pytest.raises(ValueError, match="Invalid isoformat"):
         timestamps.parse("15/01/2024")
+    # years before 1000 keep four digits (fixed width, ISO 8601), as the fuzz found
+    assert timestamps.parse("0133-04-30") == "0133-04-30T00:00:00.000000Z"
+    # a moment before year 1 once in UTC is invalid, not an OverflowError (a 500)
+    with pytest.raises(ValueError, match="out of range"):
+        timestamps.parse("0001-01-01T00:00:00+05:00")
 
 
 @pytest.mark.parametrize(

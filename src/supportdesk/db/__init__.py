@@ -9,6 +9,7 @@ from supportdesk.db.base import (
     Database,
     DatabaseConfigError,
     IntegrityViolation,
+    Precondition,
     Row,
 )
 from supportdesk.db.url import DatabaseUrl, open_database
@@ -19,6 +20,7 @@ __all__ = [
     "DatabaseConfigError",
     "DatabaseUrl",
     "IntegrityViolation",
+    "Precondition",
     "Row",
     "open_database",
 ]

@@ -95,6 +95,14 @@ class Conn(abc.ABC):
         """Run one write for each parameter set (bulk loads)."""
 
 
+# A check a service runs inside its write transaction on the current row of the resource it is
+# about to change, right after reading it locked (FOR UPDATE on PostgreSQL; SQLite's write
+# transaction excludes every other writer). It raises to refuse the write, which then rolls
+# back with nothing written. The routers build them (conditional requests, SPEC section 12);
+# services only call them, so they stay free of the wire format.
+Precondition = Callable[[Conn, Row], Awaitable[None]]
+
+
 class Database(abc.ABC):
     """A pool of connections to one database, for one process."""
 

@@ -90,10 +90,22 @@ def _included(related: Related, query: ResourceQuery) -> list[dict[str, Any]]:
     return out
 
 
+def respond(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON:API response of these document bytes."""
+    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers or None)
+
+
 def _response(document: dict[str, Any], status: int = 200, **headers: str) -> Response:
-    return Response(
-        orjson.dumps(document), status_code=status, media_type=MEDIA_TYPE, headers=headers or None
-    )
+    return respond(orjson.dumps(document), status, headers)
+
+
+def one_document(spec: ResourceSpec, row: Row, related: Related, query: ResourceQuery) -> bytes:
+    """The bytes of a single-resource document: what `render_one` sends, and what a resource's
+    entity tag is computed from (`jsonapi.conditional`)."""
+    document: dict[str, Any] = {"data": resource_object(spec, row, related, query)}
+    if query.include:
+        document["included"] = _included(related, query)
+    return orjson.dumps(document)
 
 
 def render_one(
@@ -104,11 +116,8 @@ def render_one(
     status: int = 200,
     location: str | None = None,
 ) -> Response:
-    document: dict[str, Any] = {"data": resource_object(spec, row, related, query)}
-    if query.include:
-        document["included"] = _included(related, query)
-    headers = {"Location": location} if location else {}
-    return _response(document, status, **headers)
+    headers = {"Location": location} if location else None
+    return respond(one_document(spec, row, related, query), status, headers)
 
 
 def render_all(

@@ -33,6 +33,8 @@ _ERROR_TEXT = {
     403: "Address not allowed, or a permission missing",
     404: "No such resource",
     409: "Conflict",
+    412: "Precondition failed: `If-Match` does not match the resource's current ETag (or, on "
+    "a write, `If-None-Match` does); nothing was written",
     413: "Body too large",
     415: "Unsupported Content-Type",
     422: "Invalid body or paging parameter",
@@ -93,14 +95,85 @@ def _content(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def one(
-    spec: ResourceSpec, specs: Mapping[str, ResourceSpec], status: int = 200
+    spec: ResourceSpec, specs: Mapping[str, ResourceSpec], status: int = 200, *, etag: bool = False
 ) -> dict[int | str, Any]:
+    """A single-resource document; `etag`: its answer carries the resource's ETag."""
     schema = {
         "type": "object",
         "required": ["data"],
         "properties": {"data": resource_schema(spec), "included": _included(specs)},
     }
-    return {status: _content(schema, f"One {spec.type} resource")}
+    response = _content(schema, f"One {spec.type} resource")
+    if etag:
+        response["headers"] = _ETAG
+    return {status: response}
+
+
+_ETAG = {
+    "ETag": {
+        "description": "The strong entity tag of the resource as a GET of its URL with the same "
+        "`include` and `fields` renders it; send it back in `If-None-Match` or `If-Match`",
+        "required": True,
+        "schema": {"type": "string", "pattern": '^"[0-9a-f]{32}"$'},
+    }
+}
+# `*`, or a comma-separated list of entity tags, each optionally weak (`W/"..."`)
+_TAG_LIST = r'^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*)$'
+
+
+def not_modified() -> dict[int | str, Any]:
+    """The 304 of a read whose `If-None-Match` matched: no body, the ETag."""
+    return {
+        304: {
+            "description": "Not modified: `If-None-Match` matches the current ETag; no body",
+            "headers": _ETAG,
+        }
+    }
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "pattern": _TAG_LIST},
+    }
+
+
+_SAME_QUERY = (
+    " The ETags are those of GET answers of this URL with the same `include` and `fields[...]` "
+    "as this request's."
+)
+
+
+def conditional_parameters(*, read: bool) -> list[dict[str, Any]]:
+    """`If-None-Match` and `If-Match` of a single resource (SPEC section 12)."""
+    if read:
+        return [
+            _header(
+                "If-None-Match",
+                "ETags the client holds, or `*`: when one matches the current ETag (weak "
+                "comparison: `W/` is ignored), the answer is 304 with no body." + _SAME_QUERY,
+            ),
+            _header(
+                "If-Match",
+                "412 unless one of these ETags (or `*`) is the current one." + _SAME_QUERY,
+            ),
+        ]
+    return [
+        _header(
+            "If-Match",
+            "Write only if the resource's current ETag is one of these (strong comparison: a "
+            "`W/` tag never matches; `*` matches the existing resource); otherwise 412 and "
+            "nothing is written." + _SAME_QUERY,
+        ),
+        _header(
+            "If-None-Match",
+            "Write only if the current ETag is none of these; `*` refuses any existing "
+            "resource. Otherwise 412 and nothing is written." + _SAME_QUERY,
+        ),
+    ]
 
 
 def all_of(spec: ResourceSpec, specs: Mapping[str, ResourceSpec]) -> dict[int | str, Any]:

@@ -16,6 +16,10 @@ from supportdesk.tables import ticket_messages, tickets
 writer = Writer(ticket_messages)
 
 _GET = select(ticket_messages).where(ticket_messages.c.id == bindparam("message_id"))
+# Row lock on PostgreSQL for read-modify-write (SQLite's write transaction already excludes
+# every other writer). FOR NO KEY UPDATE: it serialises our writers of the message (which all
+# take it) without blocking the foreign-key checks of attachments being added to it.
+_GET_FOR_UPDATE = _GET.with_for_update(key_share=True)
 _order = (ticket_messages.c.ticket_id, ticket_messages.c.id)
 _by_ticket_ids = InLookup(
     lambda where: select(ticket_messages).where(where).order_by(*_order),
@@ -61,8 +65,9 @@ lister = Lister(
 )
 
 
-async def get(conn: Conn, message_id: int) -> Row | None:
-    return await conn.fetch_one(_GET, {"message_id": message_id})
+async def get(conn: Conn, message_id: int, *, for_update: bool = False) -> Row | None:
+    statement = _GET_FOR_UPDATE if for_update else _GET
+    return await conn.fetch_one(statement, {"message_id": message_id})
 
 
 async def page(conn: Conn, query: ListQuery) -> tuple[list[Row], int]:

@@ -14,6 +14,7 @@ from supportdesk.errors import UnsupportedMediaType
 from supportdesk.events.log import api_key
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import is_multipart, read_body, read_form, validate
+from supportdesk.jsonapi.conditional import Representation
 from supportdesk.jsonapi.document import no_content, render_one, render_page
 from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import (
@@ -36,6 +37,8 @@ from supportdesk.users.resource import USERS
 router = admin_router("ticket messages")
 
 SPECS = {s.type: s for s in (TICKET_MESSAGES, TICKETS, USERS, TICKET_ATTACHMENTS)}
+# what a GET of one message shows: its ETag, and the check of conditional writes
+MESSAGE = Representation(TICKET_MESSAGES, SPECS, service.load_related)
 _ID = "/ticket-messages/{message_id}"
 
 
@@ -68,7 +71,7 @@ async def list_messages(request: Request) -> Response:
     summary="Add a message to a ticket (JSON, or multipart with attachments[] files)",
     status_code=201,
     responses={
-        **openapi.one(TICKET_MESSAGES, SPECS, 201),
+        **openapi.one(TICKET_MESSAGES, SPECS, 201, etag=True),
         **openapi.errors(400, 413, 415, 422),
     },
     openapi_extra={
@@ -96,34 +99,46 @@ async def create_message(request: Request) -> Response:
         database(request), config, storage(request), api_key(key.id), data, files, query
     )
     location = str(request.url_for("get_message", message_id=str(row["id"])))
-    return render_one(TICKET_MESSAGES, row, related, query, status=201, location=location)
+    return MESSAGE.respond(request, row, related, query, status=201, location=location)
 
 
 @router.get(
     _ID,
     summary="Retrieve a ticket message",
-    responses={**openapi.one(TICKET_MESSAGES, SPECS), **openapi.errors(400, 404)},
-    openapi_extra={"parameters": openapi.resource_parameters(TICKET_MESSAGES, SPECS)},
+    responses={
+        **openapi.one(TICKET_MESSAGES, SPECS, etag=True),
+        **openapi.not_modified(),
+        **openapi.errors(400, 404, 412),
+    },
+    openapi_extra={
+        "parameters": [
+            *openapi.resource_parameters(TICKET_MESSAGES, SPECS),
+            *openapi.conditional_parameters(read=True),
+        ]
+    },
 )
 async def get_message(request: Request, message_id: str) -> Response:
     key = await authorize(request, "ticket_messages.view")
     query = resource_query(request, key, TICKET_MESSAGES, SPECS)
     found = parse_id(message_id, "ticket_messages")
     row, related = await service.get_message(database(request), found, query)
-    return render_one(TICKET_MESSAGES, row, related, query)
+    return MESSAGE.respond(request, row, related, query)
 
 
 _UPDATE: dict[str, Any] = {
     "summary": "Edit a message's text, or make it an internal note or a public message",
     "responses": {
-        **openapi.one(TICKET_MESSAGES, SPECS),
-        **openapi.errors(400, 404, 413, 415, 422),
+        **openapi.one(TICKET_MESSAGES, SPECS, etag=True),
+        **openapi.errors(400, 404, 412, 413, 415, 422),
     },
     "openapi_extra": {
         **openapi.body(
             MessageUpdate, "The new text or `internal`; the ticket's status does not change."
         ),
-        "parameters": openapi.resource_parameters(TICKET_MESSAGES, SPECS),
+        "parameters": [
+            *openapi.resource_parameters(TICKET_MESSAGES, SPECS),
+            *openapi.conditional_parameters(read=False),
+        ],
     },
 }
 
@@ -136,10 +151,11 @@ async def update_message(request: Request, message_id: str) -> Response:
     config = settings(request)
     found = parse_id(message_id, "ticket_messages")
     data = await read_body(request, MessageUpdate, config.max_body_bytes, _context(config))
+    check = MESSAGE.precondition(request, query)
     row, related = await service.update_message(
-        database(request), api_key(key.id), found, data, query
+        database(request), api_key(key.id), found, data, query, check
     )
-    return render_one(TICKET_MESSAGES, row, related, query)
+    return MESSAGE.respond(request, row, related, query)
 
 
 @router.delete(
@@ -147,12 +163,19 @@ async def update_message(request: Request, message_id: str) -> Response:
     summary="Delete a message with its attachments",
     status_code=204,
     response_class=Response,
-    responses=openapi.errors(404),
+    responses=openapi.errors(400, 404, 412),
+    openapi_extra={
+        "parameters": [
+            *openapi.resource_parameters(TICKET_MESSAGES, SPECS),
+            *openapi.conditional_parameters(read=False),
+        ]
+    },
 )
 async def delete_message(request: Request, message_id: str) -> Response:
     key = await authorize(request, "ticket_messages.delete")
     found = parse_id(message_id, "ticket_messages")
-    await service.delete_message(database(request), storage(request), api_key(key.id), found)
+    check = MESSAGE.delete_precondition(request, key)
+    await service.delete_message(database(request), storage(request), api_key(key.id), found, check)
     return no_content()
 
 

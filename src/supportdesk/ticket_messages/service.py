@@ -9,7 +9,7 @@ from starlette.datastructures import UploadFile
 
 from supportdesk import timestamps
 from supportdesk.config import Settings
-from supportdesk.db import Conn, Database, Row
+from supportdesk.db import Conn, Database, Precondition, Row
 from supportdesk.errors import ResourceNotFound, ValidationFailed
 from supportdesk.events import log
 from supportdesk.events.log import Actor, Event
@@ -28,8 +28,8 @@ from supportdesk.users.resource import USERS
 BLANK = "The message field is required."
 
 
-async def get_or_raise(conn: Conn, message_id: int) -> Row:
-    row = await repository.get(conn, message_id)
+async def get_or_raise(conn: Conn, message_id: int, *, for_update: bool = False) -> Row:
+    row = await repository.get(conn, message_id, for_update=for_update)
     if row is None:
         raise ResourceNotFound("ticket_messages", message_id)
     return row
@@ -163,12 +163,20 @@ async def _check_note_author(conn: Conn, user_id: int) -> None:
 
 
 async def update_message(
-    db: Database, actor: Actor, message_id: int, data: MessageUpdate, query: ResourceQuery
+    db: Database,
+    actor: Actor,
+    message_id: int,
+    data: MessageUpdate,
+    query: ResourceQuery,
+    precondition: Precondition | None = None,
 ) -> tuple[Row, Related]:
     """The text, or whether it is an internal note; making a message a note (or public again)
-    recomputes its ticket's metrics but never moves the status."""
+    recomputes its ticket's metrics but never moves the status. The `precondition` (a
+    conditional request's) runs on the locked message first."""
     async with db.transaction() as conn:
-        current = await get_or_raise(conn, message_id)
+        current = await get_or_raise(conn, message_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, current)
         values: dict[str, Any] = {}
         if "message" in data.model_fields_set and data.message != current["message"]:
             if data.message is None and not await attachments.files_of_message(conn, message_id):
@@ -189,10 +197,18 @@ async def update_message(
         return row, await load_related(conn, [row], query.include)
 
 
-async def delete_message(db: Database, storage: Storage, actor: Actor, message_id: int) -> None:
+async def delete_message(
+    db: Database,
+    storage: Storage,
+    actor: Actor,
+    message_id: int,
+    precondition: Precondition | None = None,
+) -> None:
     """The message with its attachments, files included. The ticket's status stays."""
     async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
-        row = await get_or_raise(conn, message_id)
+        row = await get_or_raise(conn, message_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, row)
         files.withdraw(await attachments.files_of_message(conn, message_id))
         await repository.writer.delete(conn, message_id)
         await tickets_service.recompute_metrics(conn, row["ticket_id"])

@@ -13,12 +13,12 @@ from supportdesk.events.log import api_key
 from supportdesk.events.resource import EVENTS
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body, read_json, validate
+from supportdesk.jsonapi.conditional import Representation
 from supportdesk.jsonapi.document import (
     Related,
     no_content,
     render_all,
     render_data,
-    render_one,
     render_page,
 )
 from supportdesk.jsonapi.query import parse_id
@@ -35,6 +35,8 @@ router = admin_router("tickets")
 
 # Every type a tickets document can hold, for `fields[...]`.
 SPECS = {s.type: s for s in (TICKETS, USERS, TICKET_MESSAGES)}
+# what a GET of one ticket shows: its ETag, and the check of conditional writes
+TICKET = Representation(TICKETS, SPECS, service.load_related)
 _ID = "/tickets/{ticket_id}"
 _LIST = {"type": "array", "items": {"type": "string"}}
 _SETTINGS_SCHEMA = {
@@ -67,7 +69,10 @@ async def list_tickets(request: Request) -> Response:
     "/tickets",
     summary="Create a ticket",
     status_code=201,
-    responses={**openapi.one(TICKETS, SPECS, 201), **openapi.errors(400, 413, 415, 422)},
+    responses={
+        **openapi.one(TICKETS, SPECS, 201, etag=True),
+        **openapi.errors(400, 413, 415, 422),
+    },
     openapi_extra={
         **openapi.body(TicketCreate, "The new ticket; creates no message."),
         "parameters": openapi.resource_parameters(TICKETS, SPECS),
@@ -84,14 +89,23 @@ async def create_ticket(request: Request) -> Response:
         database(request), config, api_key(key.id), data, query
     )
     location = str(request.url_for("get_ticket", ticket_id=str(row["id"])))
-    return render_one(TICKETS, row, related, query, status=201, location=location)
+    return TICKET.respond(request, row, related, query, status=201, location=location)
 
 
 @router.get(
     _ID,
     summary="Retrieve a ticket",
-    responses={**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404)},
-    openapi_extra={"parameters": openapi.resource_parameters(TICKETS, SPECS)},
+    responses={
+        **openapi.one(TICKETS, SPECS, etag=True),
+        **openapi.not_modified(),
+        **openapi.errors(400, 404, 412),
+    },
+    openapi_extra={
+        "parameters": [
+            *openapi.resource_parameters(TICKETS, SPECS),
+            *openapi.conditional_parameters(read=True),
+        ]
+    },
 )
 async def get_ticket(request: Request, ticket_id: str) -> Response:
     key = await authorize(request, "tickets.view")
@@ -99,7 +113,7 @@ async def get_ticket(request: Request, ticket_id: str) -> Response:
     row, related = await service.get_ticket(
         database(request), parse_id(ticket_id, "tickets"), query
     )
-    return render_one(TICKETS, row, related, query)
+    return TICKET.respond(request, row, related, query)
 
 
 @router.patch(
@@ -143,10 +157,16 @@ async def bulk_update_tickets(request: Request) -> Response:
 _FIELDS = ", ".join(TicketUpdate.model_fields)
 _UPDATE: dict[str, Any] = {
     "summary": "Update a ticket (only the fields sent change)",
-    "responses": {**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
+    "responses": {
+        **openapi.one(TICKETS, SPECS, etag=True),
+        **openapi.errors(400, 404, 412, 413, 415, 422),
+    },
     "openapi_extra": {
         **openapi.body(TicketUpdate, "The fields to change; `assigned_to: null` unassigns."),
-        "parameters": openapi.resource_parameters(TICKETS, SPECS),
+        "parameters": [
+            *openapi.resource_parameters(TICKETS, SPECS),
+            *openapi.conditional_parameters(read=False),
+        ],
     },
 }
 
@@ -161,10 +181,11 @@ async def update_ticket(request: Request, ticket_id: str) -> Response:
     data = await read_body(
         request, TicketUpdate, config.max_body_bytes, service.validation_context(config)
     )
+    check = TICKET.precondition(request, query)
     row, related = await service.update_ticket(
-        database(request), config, api_key(key.id), found, data, query
+        database(request), config, api_key(key.id), found, data, query, check
     )
-    return render_one(TICKETS, row, related, query)
+    return TICKET.respond(request, row, related, query)
 
 
 @router.delete(
@@ -172,12 +193,19 @@ async def update_ticket(request: Request, ticket_id: str) -> Response:
     summary="Delete a ticket with its messages",
     status_code=204,
     response_class=Response,
-    responses=openapi.errors(404),
+    responses=openapi.errors(400, 404, 412),
+    openapi_extra={
+        "parameters": [
+            *openapi.resource_parameters(TICKETS, SPECS),
+            *openapi.conditional_parameters(read=False),
+        ]
+    },
 )
 async def delete_ticket(request: Request, ticket_id: str) -> Response:
     key = await authorize(request, "tickets.delete")
     found = parse_id(ticket_id, "tickets")
-    await service.delete_ticket(database(request), storage(request), api_key(key.id), found)
+    check = TICKET.delete_precondition(request, key)
+    await service.delete_ticket(database(request), storage(request), api_key(key.id), found, check)
     return no_content()
 
 
@@ -207,7 +235,7 @@ async def merge_tickets(request: Request, ticket_id: str) -> Response:
     row, related = await service.merge(
         database(request), config, api_key(key.id), found, data, query
     )
-    return render_one(TICKETS, row, related, query)
+    return TICKET.respond(request, row, related, query)
 
 
 _HISTORY_SPECS = {EVENTS.type: EVENTS}

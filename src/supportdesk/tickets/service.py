@@ -9,7 +9,7 @@ from typing import Any
 
 from supportdesk import timestamps
 from supportdesk.config import Settings
-from supportdesk.db import Conn, Database, Row
+from supportdesk.db import Conn, Database, Precondition, Row
 from supportdesk.errors import ResourceNotFound, ValidationFailed
 from supportdesk.events import log
 from supportdesk.events.log import Actor, Event
@@ -143,11 +143,15 @@ async def update_ticket(
     ticket_id: int,
     data: TicketUpdate,
     query: ResourceQuery,
+    precondition: Precondition | None = None,
 ) -> tuple[Row, Related]:
-    """Only the fields sent change; `updated_at` moves only when a value really changes."""
+    """Only the fields sent change; `updated_at` moves only when a value really changes. The
+    `precondition` (a conditional request's) runs on the locked ticket before anything else."""
     sent = _sent(data)
     async with db.transaction() as conn:
         current = await get_or_raise(conn, ticket_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, current)
         await _check_references(conn, _changed(current, sent))
         await _apply(conn, settings, current, sent, timestamps.now())
         row = await get_or_raise(conn, ticket_id)
@@ -292,11 +296,19 @@ async def _note_author(conn: Conn, target: Row, user_id: int | None) -> int:
     return assigned
 
 
-async def delete_ticket(db: Database, storage: Storage, actor: Actor, ticket_id: int) -> None:
+async def delete_ticket(
+    db: Database,
+    storage: Storage,
+    actor: Actor,
+    ticket_id: int,
+    precondition: Precondition | None = None,
+) -> None:
     """The ticket, its messages and their attachments, files included; one `ticket.deleted`
     event stands for all of them."""
     async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
         row = await get_or_raise(conn, ticket_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, row)
         files.withdraw(await attachments.files_of_ticket(conn, ticket_id))
         await repository.writer.delete(conn, ticket_id)
         await log.record(conn, actor, [log.deleted(TICKETS, row, ticket_id)])

@@ -16,6 +16,10 @@ from supportdesk.tables import roles, ticket_messages, tickets, users
 PUBLIC = [c for c in users.columns if c.name != "password"]
 
 _GET = select(*PUBLIC).where(users.c.id == bindparam("user_id"))
+# Row lock on PostgreSQL for read-modify-write (SQLite's write transaction already excludes
+# every other writer). FOR NO KEY UPDATE: it serialises our writers of the user (which all take
+# it) without making every new ticket or message of that user wait on its foreign-key check.
+_GET_FOR_UPDATE = _GET.with_for_update(key_share=True)
 _ID_BY_EMAIL = select(users.c.id).where(func.lower(users.c.email) == bindparam("email"))
 _IS_STAFF = select(users.c.role_id).where(users.c.id == bindparam("user_id"))
 _HAS_WORK = select(
@@ -53,8 +57,9 @@ _roles_by_ids = InLookup(lambda where: select(roles).where(where), roles.c.id)
 writer = Writer(users)
 
 
-async def get(conn: Conn, user_id: int) -> Row | None:
-    return await conn.fetch_one(_GET, {"user_id": user_id})
+async def get(conn: Conn, user_id: int, *, for_update: bool = False) -> Row | None:
+    statement = _GET_FOR_UPDATE if for_update else _GET
+    return await conn.fetch_one(statement, {"user_id": user_id})
 
 
 async def page(conn: Conn, query: ListQuery) -> tuple[list[Row], int]:

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from starlette.concurrency import run_in_threadpool
 
 from supportdesk import timestamps
-from supportdesk.db import Conn, Database, IntegrityViolation, Row
+from supportdesk.db import Conn, Database, IntegrityViolation, Precondition, Row
 from supportdesk.errors import Conflict, ResourceNotFound, ValidationFailed
 from supportdesk.events import log
 from supportdesk.events.log import Actor
@@ -35,8 +35,8 @@ async def hash_password(password: str) -> str:
     return await run_in_threadpool(_hasher.hash, password)
 
 
-async def get_or_raise(conn: Conn, user_id: int) -> Row:
-    row = await repository.get(conn, user_id)
+async def get_or_raise(conn: Conn, user_id: int, *, for_update: bool = False) -> Row:
+    row = await repository.get(conn, user_id, for_update=for_update)
     if row is None:
         raise ResourceNotFound("users", user_id)
     return row
@@ -137,11 +137,26 @@ async def create_user(
 
 
 async def update_user(
-    db: Database, actor: Actor, user_id: int, data: UserUpdate, query: ResourceQuery
+    db: Database,
+    actor: Actor,
+    user_id: int,
+    data: UserUpdate,
+    query: ResourceQuery,
+    precondition: Precondition | None = None,
 ) -> tuple[Row, Related]:
-    values = await _values(data)
+    """Only the fields sent change; `updated_at` moves only when a value really changes (a
+    password sent always counts as a change), so a no-op keeps the user's ETag. The
+    `precondition` (a conditional request's) runs on the locked user first."""
+    sent = await _values(data)
     async with db.transaction() as conn:
-        current = await get_or_raise(conn, user_id)
+        current = await get_or_raise(conn, user_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, current)
+        values = {
+            name: value
+            for name, value in sent.items()
+            if name == "password" or value != current[name]
+        }
         if values:
             await _check_fields(conn, values, user_id)
             values["updated_at"] = timestamps.now()
@@ -155,13 +170,20 @@ async def update_user(
 
 
 async def delete_user(
-    db: Database, storage: Storage, actor: Actor, user_id: int, force: bool
+    db: Database,
+    storage: Storage,
+    actor: Actor,
+    user_id: int,
+    force: bool,
+    precondition: Precondition | None = None,
 ) -> None:
     """Refused (409) while the user owns tickets or wrote messages, unless `force`, which
     deletes those too (the foreign keys cascade), attachment files included. What the cascade
     takes is in the events too: each owned ticket, each message on someone else's ticket."""
     async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
-        row = await get_or_raise(conn, user_id)
+        row = await get_or_raise(conn, user_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, row)
         if not force and await repository.has_tickets_or_messages(conn, user_id):
             raise Conflict(
                 "The user owns tickets or wrote messages; delete with ?force=true to delete "

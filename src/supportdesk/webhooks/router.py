@@ -11,6 +11,7 @@ from supportdesk.auth.guard import authorize
 from supportdesk.events.log import api_key
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body
+from supportdesk.jsonapi.conditional import Representation
 from supportdesk.jsonapi.document import Related, no_content, render_one, render_page
 from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import database, list_query, resource_query, settings
@@ -25,6 +26,9 @@ router = admin_router("webhooks")
 PERMISSION = "webhooks.manage"
 SPECS = {WEBHOOKS.type: WEBHOOKS}
 _SECRET_SPECS = {WEBHOOKS.type: WEBHOOKS_WITH_SECRET}
+# what a GET of one endpoint shows (never its secret): its ETag, and the check of conditional
+# writes
+WEBHOOK = Representation(WEBHOOKS, SPECS)
 _DELIVERY_SPECS = {WEBHOOK_DELIVERIES.type: WEBHOOK_DELIVERIES}
 _ID = "/webhooks/{webhook_id}"
 _DELIVERY = f"{_ID}/deliveries/{{delivery_id}}"
@@ -48,7 +52,7 @@ async def list_webhooks(request: Request) -> Response:
     summary="Create a webhook endpoint; the answer shows its signing secret, this once",
     status_code=201,
     responses={
-        **openapi.one(WEBHOOKS_WITH_SECRET, _SECRET_SPECS, 201),
+        **openapi.one(WEBHOOKS_WITH_SECRET, _SECRET_SPECS, 201, etag=True),
         **openapi.errors(400, 413, 415, 422),
     },
     openapi_extra=openapi.body(
@@ -63,42 +67,65 @@ async def create_webhook(request: Request) -> Response:
     data = await read_body(request, WebhookCreate, config.max_body_bytes)
     row = await service.create_webhook(database(request), config, data)
     location = str(request.url_for("get_webhook", webhook_id=str(row["id"])))
-    return render_one(
+    response = render_one(
         WEBHOOKS_WITH_SECRET, row, Related(), ResourceQuery(), status=201, location=location
     )
+    # the ETag of the endpoint as a GET shows it, without the secret this answer shows
+    response.headers["ETag"] = WEBHOOK.tag(row, Related(), ResourceQuery())
+    return response
 
 
 @router.get(
     _ID,
     summary="Retrieve a webhook endpoint",
-    responses={**openapi.one(WEBHOOKS, SPECS), **openapi.errors(400, 404)},
-    openapi_extra={"parameters": openapi.resource_parameters(WEBHOOKS, SPECS)},
+    responses={
+        **openapi.one(WEBHOOKS, SPECS, etag=True),
+        **openapi.not_modified(),
+        **openapi.errors(400, 404, 412),
+    },
+    openapi_extra={
+        "parameters": [
+            *openapi.resource_parameters(WEBHOOKS, SPECS),
+            *openapi.conditional_parameters(read=True),
+        ]
+    },
 )
 async def get_webhook(request: Request, webhook_id: str) -> Response:
     key = await authorize(request, PERMISSION)
     query = resource_query(request, key, WEBHOOKS, SPECS)
     row = await service.get_webhook(database(request), parse_id(webhook_id, "webhooks"))
-    return render_one(WEBHOOKS, row, Related(), query)
+    return WEBHOOK.respond(request, row, Related(), query)
 
 
 _UPDATE: dict[str, Any] = {
     "summary": "Update a webhook endpoint (only the fields sent change)",
-    "responses": {**openapi.one(WEBHOOKS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
-    "openapi_extra": openapi.body(
-        WebhookUpdate, "The fields to change; `enabled: true` resumes a disabled endpoint."
-    ),
+    "responses": {
+        **openapi.one(WEBHOOKS, SPECS, etag=True),
+        **openapi.errors(400, 404, 412, 413, 415, 422),
+    },
+    "openapi_extra": {
+        **openapi.body(
+            WebhookUpdate, "The fields to change; `enabled: true` resumes a disabled endpoint."
+        ),
+        "parameters": [
+            *openapi.resource_parameters(WEBHOOKS, SPECS),
+            *openapi.conditional_parameters(read=False),
+        ],
+    },
 }
 
 
 @router.put(_ID, operation_id="update_webhook_put", **_UPDATE)
 @router.patch(_ID, operation_id="update_webhook_patch", **_UPDATE)
 async def update_webhook(request: Request, webhook_id: str) -> Response:
-    await authorize(request, PERMISSION)
+    key = await authorize(request, PERMISSION)
+    query = resource_query(request, key, WEBHOOKS, SPECS)
     found = parse_id(webhook_id, "webhooks")
     config = settings(request)
     data = await read_body(request, WebhookUpdate, config.max_body_bytes)
-    row = await service.update_webhook(database(request), config, found, data)
-    return render_one(WEBHOOKS, row, Related(), ResourceQuery())
+    check = WEBHOOK.precondition(request, query)
+    row = await service.update_webhook(database(request), config, found, data, check)
+    return WEBHOOK.respond(request, row, Related(), query)
 
 
 @router.delete(
@@ -106,11 +133,19 @@ async def update_webhook(request: Request, webhook_id: str) -> Response:
     summary="Delete a webhook endpoint and its delivery log",
     status_code=204,
     response_class=Response,
-    responses=openapi.errors(404),
+    responses=openapi.errors(400, 404, 412),
+    openapi_extra={
+        "parameters": [
+            *openapi.resource_parameters(WEBHOOKS, SPECS),
+            *openapi.conditional_parameters(read=False),
+        ]
+    },
 )
 async def delete_webhook(request: Request, webhook_id: str) -> Response:
-    await authorize(request, PERMISSION)
-    await service.delete_webhook(database(request), parse_id(webhook_id, "webhooks"))
+    key = await authorize(request, PERMISSION)
+    found = parse_id(webhook_id, "webhooks")
+    check = WEBHOOK.delete_precondition(request, key)
+    await service.delete_webhook(database(request), found, check)
     return no_content()
 
 

@@ -16,7 +16,7 @@ import orjson
 
 from supportdesk import timestamps
 from supportdesk.config import Settings
-from supportdesk.db import Conn, Database, Row
+from supportdesk.db import Conn, Database, Precondition, Row
 from supportdesk.errors import Conflict, ResourceNotFound, ValidationFailed
 from supportdesk.events import log
 from supportdesk.events.log import Actor, Event
@@ -98,11 +98,16 @@ async def create_webhook(db: Database, settings: Settings, data: WebhookCreate) 
 
 
 async def update_webhook(
-    db: Database, settings: Settings, webhook_id: int, data: WebhookUpdate
+    db: Database,
+    settings: Settings,
+    webhook_id: int,
+    data: WebhookUpdate,
+    precondition: Precondition | None = None,
 ) -> dict[str, Any]:
     """Only the fields sent change. Enabling an endpoint again clears why it was disabled and
     its failure streak, and it resumes with its queue and the events after now (none of those
-    it missed while disabled)."""
+    it missed while disabled). The `precondition` (a conditional request's) runs on the
+    locked endpoint, as the API shows it, before anything changes."""
     sent = {name: getattr(data, name) for name in data.model_fields_set}
     # null clears the description; `enabled: null` changes nothing (the schema refuses a null
     # url or events)
@@ -115,6 +120,8 @@ async def update_webhook(
         values["events"] = orjson.dumps(values["events"]).decode()
     async with db.transaction() as conn:
         current = await get_or_raise(conn, webhook_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, public(current))
         changed = {name: value for name, value in values.items() if value != current[name]}
         if changed.get("enabled") is True:
             changed.update(
@@ -127,10 +134,14 @@ async def update_webhook(
         return public(await get_or_raise(conn, webhook_id))
 
 
-async def delete_webhook(db: Database, webhook_id: int) -> None:
+async def delete_webhook(
+    db: Database, webhook_id: int, precondition: Precondition | None = None
+) -> None:
     """The endpoint and its delivery log."""
     async with db.transaction() as conn:
-        await get_or_raise(conn, webhook_id, for_update=True)
+        current = await get_or_raise(conn, webhook_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, public(current))
         await repository.writer.delete(conn, webhook_id)
 
 
