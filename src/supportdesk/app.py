@@ -18,10 +18,12 @@ from supportdesk.auth.ratelimit import open_limiter
 from supportdesk.config import Settings
 from supportdesk.db import open_database
 from supportdesk.events.bus import Bus
+from supportdesk.idempotency.middleware import Recorder
 from supportdesk.jobs import registry
 from supportdesk.jobs.runner import Runner, report
-from supportdesk.jsonapi import errors
+from supportdesk.jsonapi import errors, openapi
 from supportdesk.observability import RequestContext
+from supportdesk.routing import PREFIX
 from supportdesk.ticket_attachments.storage import Storage
 
 
@@ -131,6 +133,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.storage = Storage(settings.storage_dir)
     api.install(app)
     errors.install(app)
+    openapi.install(app, PREFIX)
+    # the last added is the outermost: the Recorder stores answers without RequestContext's
+    # per-request headers
+    app.add_middleware(Recorder)
     app.add_middleware(RequestContext)
 
     @app.get(

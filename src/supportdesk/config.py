@@ -112,6 +112,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of the statuses")
         return self
 
+    @property
+    def max_upload_bytes(self) -> int:
+        """The largest request body: a multipart message with every attachment at its limit."""
+        return self.max_attachments * self.max_attachment_bytes + self.max_body_bytes
+
     def to_environ(self) -> None:
         """Publish these settings as environment variables, for the server's worker processes."""
         for name, value in self.model_dump().items():

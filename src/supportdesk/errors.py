@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 class SupportdeskError(Exception):
     status = 500
     code = "internal"
+    headers: Mapping[str, str] | None = None  # sent with the error body (`Retry-After`)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -63,6 +64,23 @@ class PreconditionFailed(SupportdeskError):
     code = "precondition_failed"
 
 
+class IdempotencyKeyInFlight(Conflict):
+    """The first request with this Idempotency-Key has not answered yet (SPEC 12)."""
+
+    code = "idempotency_key_in_flight"
+    headers = {"Retry-After": "1"}
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still in progress; retry once it has answered."
+        )
+
+
+class InvalidIdempotencyKey(SupportdeskError):
+    status = 400
+    code = "invalid_idempotency_key"
+
+
 class PayloadTooLarge(SupportdeskError):
     status = 413
     code = "payload_too_large"
@@ -89,6 +107,18 @@ class ValidationFailed(SupportdeskError):
     @classmethod
     def field(cls, field: str, message: str) -> ValidationFailed:
         return cls({field: [message]})
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    """The Idempotency-Key was first used with another request (method, path, query or body):
+    422 in the validation shape, `errors` naming the header."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            {"Idempotency-Key": ["This Idempotency-Key was already used with a different request."]}
+        )
 
 
 class TooManyRequests(SupportdeskError):

@@ -97,10 +97,13 @@ async def test_prune_removes_only_the_old_events(
 @pytest.mark.parametrize(
     ("environment", "names"),
     [
-        ({}, ["autoclose", "webhooks"]),
-        ({"autoclose_after": "0"}, ["webhooks"]),
-        ({"autoclose_after": "12h", "events_retain": "180d"}, ["autoclose", "prune", "webhooks"]),
-        ({"autoclose_after": "0", "events_retain": "1w"}, ["prune", "webhooks"]),
+        ({}, ["autoclose", "idempotency", "webhooks"]),
+        ({"autoclose_after": "0"}, ["idempotency", "webhooks"]),
+        (
+            {"autoclose_after": "12h", "events_retain": "180d"},
+            ["autoclose", "idempotency", "prune", "webhooks"],
+        ),
+        ({"autoclose_after": "0", "events_retain": "1w"}, ["idempotency", "prune", "webhooks"]),
     ],
 )
 def test_the_settings_choose_the_jobs(environment: dict[str, str], names: list[str]) -> None:

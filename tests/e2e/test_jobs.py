@@ -98,7 +98,7 @@ def test_the_worker_runs_autoclose_and_serve_no_jobs_does_not(
         assert health_jobs(server) == {}
 
         with working(tmp_path, url, {}) as output:
-            assert "Running jobs: autoclose, webhooks (as " in output.read_text()
+            assert "Running jobs: autoclose, idempotency, webhooks (as " in output.read_text()
             wait_for(lambda: status() == "closed", 15, "the worker to close the ticket")
             job = health_jobs(server)["autoclose"]
             assert job["last_success_at"] is not None and job["last_error"] is None
@@ -116,7 +116,7 @@ def test_serve_runs_the_jobs_in_its_workers(
     monkeypatch.setenv("SUPPORTDESK_EVENTS_RETAIN", "180d")
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     with serving(tmp_path, url, "--workers", "2") as server:
-        assert "Jobs: autoclose, prune" in server.output.read_text()
+        assert "Jobs: autoclose, idempotency, prune" in server.output.read_text()
 
         def ran() -> bool:
             jobs = health_jobs(server)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from supportdesk.config import Settings
-from supportdesk.jobs import autoclose, prune, webhooks
+from supportdesk.jobs import autoclose, idempotency, prune, webhooks
 from supportdesk.jobs.runner import Job
 
 JOBS: tuple[Callable[[Settings], Job | None], ...] = (
     autoclose.job,
+    idempotency.job,
     prune.job,
     webhooks.job,
 )

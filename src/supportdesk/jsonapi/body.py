@@ -3,7 +3,9 @@ against a Pydantic model whose errors are worded as Laravel words them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from tempfile import SpooledTemporaryFile
 from typing import Any, TypeVar
 
 import orjson
@@ -11,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.types import Message
+from starlette.types import Message, Scope
 
 from supportdesk.errors import (
     InvalidBody,
@@ -85,12 +87,51 @@ def is_multipart(request: Request) -> bool:
     return _media_type(request) == MULTIPART
 
 
+# Where `buffer_body` leaves a body read ahead of the route, in the ASGI scope.
+_BUFFERED = "supportdesk.body"
+_CHUNK = 64 * 1024
+_SPOOL_MEMORY = 1024 * 1024  # a buffered body past this goes to a temporary file
+
+
+@dataclass
+class _Buffered:
+    file: SpooledTemporaryFile[bytes]
+    size: int = 0
+
+
+async def buffer_body(request: Request, limit: int, sink: Callable[[bytes], None]) -> None:
+    """Read the whole body now (413 past `limit`), handing each chunk to `sink` as it arrives,
+    for a step that needs it before the route (the Idempotency-Key fingerprint). The route's
+    own reads then get the same bytes, under the route's own limit, from a spooled copy (in
+    memory up to 1 MiB, then in a temporary file, as Starlette keeps uploads). Whoever calls
+    this calls `close_buffered` once the request is over."""
+    limited = _limited(request, limit)
+    spool = SpooledTemporaryFile(_SPOOL_MEMORY)  # noqa: SIM115 - closed by close_buffered
+    buffered = request.scope[_BUFFERED] = _Buffered(spool)
+    async for chunk in limited.stream():
+        sink(chunk)
+        buffered.file.write(chunk)
+        buffered.size += len(chunk)
+
+
+def close_buffered(scope: Scope) -> None:
+    """Free what `buffer_body` kept of this request's body, if anything."""
+    buffered: _Buffered | None = scope.pop(_BUFFERED, None)
+    if buffered is not None:
+        buffered.file.close()
+
+
 def _limited(request: Request, limit: int) -> Request:
     """The same request, whose body stream raises 413 past `limit` bytes (checked as it
     arrives, so an endless upload is cut off, not buffered)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    buffered: _Buffered | None = request.scope.get(_BUFFERED)
+    if buffered is not None:
+        if buffered.size > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        return _replaying(request, buffered)
     received = 0
     receive = request.receive
 
@@ -103,6 +144,26 @@ def _limited(request: Request, limit: int) -> Request:
         return message
 
     return Request(request.scope, counted)
+
+
+def _replaying(request: Request, buffered: _Buffered) -> Request:
+    """The same request, whose body stream is the buffered body from its start, then the
+    client's own messages (a disconnect)."""
+    position = 0
+
+    async def replay() -> Message:
+        nonlocal position
+        if position > buffered.size:
+            return await request.receive()
+        buffered.file.seek(position)
+        chunk = buffered.file.read(_CHUNK)
+        position += len(chunk)
+        more = position < buffered.size
+        if not more:
+            position = buffered.size + 1  # sent whole
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    return Request(request.scope, replay)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from supportdesk.errors import SupportdeskError, ValidationFailed
+from supportdesk.idempotency.keys import REPLAYED_HEADER, Replay
 
 log = logging.getLogger("supportdesk.errors")
 
@@ -45,9 +46,18 @@ def error_response(
 
 def _supportdesk_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, SupportdeskError)
+    headers = dict(exc.headers) if exc.headers else None
     if isinstance(exc, ValidationFailed):
-        return error_response(exc.status, exc.code, exc.message, errors=exc.errors)
-    return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, headers, errors=exc.errors)
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def _replay(_: Request, exc: Exception) -> Response:
+    """The stored answer to an idempotent repeat (SPEC 12): its status, body and headers."""
+    assert isinstance(exc, Replay)
+    stored = exc.response
+    headers = {**stored.headers, REPLAYED_HEADER: "true"}
+    return Response(stored.body, status_code=stored.status, headers=headers)
 
 
 def _request_validation_error(_: Request, exc: Exception) -> Response:
@@ -107,6 +117,7 @@ def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(SupportdeskError, _supportdesk_error)
+    app.add_exception_handler(Replay, _replay)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

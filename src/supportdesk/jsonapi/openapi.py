@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fastapi import FastAPI
 from pydantic import BaseModel
 
 from supportdesk.jsonapi.document import MEDIA_TYPE
@@ -375,3 +376,75 @@ def feed(spec: ResourceSpec) -> dict[int | str, Any]:
         },
     }
     return {200: _content(schema, "Events after the cursor, oldest first")}
+
+
+# SPEC 12: every admin POST takes an Idempotency-Key (`supportdesk.idempotency`).
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe: 1 to 255 visible ASCII characters, scoped to the API key, kept "
+        "24 hours. A repeat of the same request (method, path, query and body; a multipart "
+        "body's boundary does not count) gets the first answer again, with "
+        "`Idempotent-Replayed: true`, and writes nothing. Answers kept: every 2xx and 4xx "
+        "except 429; after a 5xx or 429 the key is free again and a retry runs anew."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` on the stored answer to a repeated Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before repeating a request still in progress",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+_IDEMPOTENCY_ERRORS = {
+    "400": "a malformed Idempotency-Key (`invalid_idempotency_key`)",
+    "409": "the first request with this Idempotency-Key is still in progress "
+    "(`idempotency_key_in_flight`, with `Retry-After`)",
+    "413": "a body larger than its content type's limit",
+    "422": "this Idempotency-Key was used with a different request (`idempotency_key_reused`)",
+}
+
+
+def idempotent_posts(document: dict[str, Any], prefix: str) -> None:
+    """Add the Idempotency-Key header and its answers to every POST operation under
+    `prefix`: whatever POST a router declares, the guard honours the header."""
+    for path, item in document.get("paths", {}).items():
+        operation = item.get("post")
+        if operation is None or not path.startswith(prefix):
+            continue
+        operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_KEY))
+        responses = operation.setdefault("responses", {})
+        for status, text in _IDEMPOTENCY_ERRORS.items():
+            response = responses.get(status)
+            if response is None:
+                response = responses[status] = {"description": text[0].upper() + text[1:]}
+            elif status != "413":
+                response["description"] = f"{response['description']}; or {text}"
+            # FastAPI's default 422 has its own schema: every error body here is ours
+            response["content"] = {"application/json": {"schema": _ERROR}}
+        responses["409"].setdefault("headers", {}).update(_RETRY_AFTER)
+        for status, response in responses.items():
+            if status.startswith("2"):
+                response.setdefault("headers", {}).update(_REPLAYED)
+
+
+def install(app: FastAPI, prefix: str) -> None:
+    """Generate the app's document once, with `idempotent_posts` applied."""
+    generate = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        idempotent_posts(schema, prefix)
+        return schema
+
+    app.openapi = document  # type: ignore[method-assign]

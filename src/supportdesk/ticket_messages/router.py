@@ -48,8 +48,7 @@ def _context(config: Settings) -> dict[str, Any]:
 
 async def _files(request: Request, config: Settings) -> tuple[dict[str, Any], list[UploadFile]]:
     """The text fields and files of a multipart body (413 past the upload limits)."""
-    limit = config.max_attachments * config.max_attachment_bytes + config.max_body_bytes
-    form = await read_form(request, limit, config.max_attachments, FILE_FIELDS)
+    form = await read_form(request, config.max_upload_bytes, config.max_attachments, FILE_FIELDS)
     return dict(form.fields), form.files
 
 

@@ -1,0 +1,1 @@
+"""Idempotency-Key on every admin POST (SPEC 12): reserve, replay, record, release, purge."""
