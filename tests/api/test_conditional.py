@@ -92,7 +92,16 @@ async def _webhook_case(client: httpx.AsyncClient) -> Case:
     return Case("webhooks", f"/webhooks/{webhook['id']}", "description", variants)
 
 
+async def _canned_reply_case(client: httpx.AsyncClient) -> Case:
+    response = await client.post("/canned-replies", json={"name": "Original", "body": "Hi"})
+    assert response.status_code == 201, response.text
+    reply = response.json()["data"]
+    variants = [{}, {"fields[canned_replies]": "name"}, {"fields[canned_replies]": "name,body"}]
+    return Case("canned_replies", f"/canned-replies/{reply['id']}", "name", variants)
+
+
 MAKERS = {
+    "canned_replies": _canned_reply_case,
     "tickets": _ticket_case,
     "ticket_messages": _message_case,
     "users": _user_case,

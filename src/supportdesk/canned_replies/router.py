@@ -15,6 +15,7 @@ from supportdesk.canned_replies.schemas import CannedReplyCreate, CannedReplyUpd
 from supportdesk.events.log import api_key
 from supportdesk.jsonapi import openapi
 from supportdesk.jsonapi.body import read_body
+from supportdesk.jsonapi.conditional import Representation
 from supportdesk.jsonapi.document import Related, no_content, render_one, render_page
 from supportdesk.jsonapi.query import parse_id
 from supportdesk.jsonapi.requests import database, list_query, resource_query, settings
@@ -26,6 +27,8 @@ router = admin_router("canned replies")
 # Every type a canned replies document can hold, for `fields[...]`.
 SPECS = {CANNED_REPLIES.type: CANNED_REPLIES}
 _RENDER_SPECS = {CANNED_REPLY_RENDERS.type: CANNED_REPLY_RENDERS}
+# a canned reply has no relationships: its ETag is its attributes'
+CANNED_REPLY = Representation(CANNED_REPLIES, SPECS)
 _ID = "/canned-replies/{canned_reply_id}"
 _PLACEHOLDERS = placeholders.describe()
 
@@ -50,7 +53,7 @@ async def list_canned_replies(request: Request) -> Response:
     description=f"Needs `canned_replies.create`.\n\n{_PLACEHOLDERS}",
     status_code=201,
     responses={
-        **openapi.one(CANNED_REPLIES, SPECS, 201),
+        **openapi.one(CANNED_REPLIES, SPECS, 201, etag=True),
         **openapi.errors(400, 413, 415, 422),
     },
     openapi_extra={
@@ -70,15 +73,24 @@ async def create_canned_reply(request: Request) -> Response:
     )
     row = await service.create_canned_reply(database(request), api_key(key.id), data)
     location = str(request.url_for("get_canned_reply", canned_reply_id=str(row["id"])))
-    return render_one(CANNED_REPLIES, row, Related(), query, status=201, location=location)
+    return CANNED_REPLY.respond(request, row, Related(), query, status=201, location=location)
 
 
 @router.get(
     _ID,
     summary="Retrieve a canned reply",
     description="Needs `canned_replies.view`.",
-    responses={**openapi.one(CANNED_REPLIES, SPECS), **openapi.errors(400, 404)},
-    openapi_extra={"parameters": openapi.resource_parameters(CANNED_REPLIES, SPECS)},
+    responses={
+        **openapi.one(CANNED_REPLIES, SPECS, etag=True),
+        **openapi.not_modified(),
+        **openapi.errors(400, 404, 412),
+    },
+    openapi_extra={
+        "parameters": [
+            *openapi.resource_parameters(CANNED_REPLIES, SPECS),
+            *openapi.conditional_parameters(read=True),
+        ]
+    },
 )
 async def get_canned_reply(request: Request, canned_reply_id: str) -> Response:
     key = await authorize(request, "canned_replies.view")
@@ -86,21 +98,24 @@ async def get_canned_reply(request: Request, canned_reply_id: str) -> Response:
     row = await service.get_canned_reply(
         database(request), parse_id(canned_reply_id, "canned_replies")
     )
-    return render_one(CANNED_REPLIES, row, Related(), query)
+    return CANNED_REPLY.respond(request, row, Related(), query)
 
 
 _UPDATE: dict[str, Any] = {
     "summary": "Update a canned reply (only the fields sent change)",
     "description": f"Needs `canned_replies.update`.\n\n{_PLACEHOLDERS}",
     "responses": {
-        **openapi.one(CANNED_REPLIES, SPECS),
-        **openapi.errors(400, 404, 413, 415, 422),
+        **openapi.one(CANNED_REPLIES, SPECS, etag=True),
+        **openapi.errors(400, 404, 412, 413, 415, 422),
     },
     "openapi_extra": {
         **openapi.body(
             CannedReplyUpdate, "The fields to change; `department: null` fits every department."
         ),
-        "parameters": openapi.resource_parameters(CANNED_REPLIES, SPECS),
+        "parameters": [
+            *openapi.resource_parameters(CANNED_REPLIES, SPECS),
+            *openapi.conditional_parameters(read=False),
+        ],
     },
 }
 
@@ -115,8 +130,9 @@ async def update_canned_reply(request: Request, canned_reply_id: str) -> Respons
     data = await read_body(
         request, CannedReplyUpdate, config.max_body_bytes, service.validation_context(config)
     )
-    row = await service.update_canned_reply(database(request), api_key(key.id), found, data)
-    return render_one(CANNED_REPLIES, row, Related(), query)
+    check = CANNED_REPLY.precondition(request, query)
+    row = await service.update_canned_reply(database(request), api_key(key.id), found, data, check)
+    return CANNED_REPLY.respond(request, row, Related(), query)
 
 
 @router.delete(
@@ -125,12 +141,19 @@ async def update_canned_reply(request: Request, canned_reply_id: str) -> Respons
     description="Needs `canned_replies.delete`.",
     status_code=204,
     response_class=Response,
-    responses=openapi.errors(404),
+    responses=openapi.errors(404, 412),
+    openapi_extra={
+        "parameters": [
+            *openapi.resource_parameters(CANNED_REPLIES, SPECS),
+            *openapi.conditional_parameters(read=False),
+        ]
+    },
 )
 async def delete_canned_reply(request: Request, canned_reply_id: str) -> Response:
     key = await authorize(request, "canned_replies.delete")
     found = parse_id(canned_reply_id, "canned_replies")
-    await service.delete_canned_reply(database(request), api_key(key.id), found)
+    check = CANNED_REPLY.delete_precondition(request, key)
+    await service.delete_canned_reply(database(request), api_key(key.id), found, check)
     return no_content()
 
 

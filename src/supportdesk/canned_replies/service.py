@@ -10,7 +10,7 @@ from supportdesk.canned_replies import placeholders, repository
 from supportdesk.canned_replies.resource import CANNED_REPLIES
 from supportdesk.canned_replies.schemas import CannedReplyCreate, CannedReplyUpdate, RenderRequest
 from supportdesk.config import Settings
-from supportdesk.db import Conn, Database, Row
+from supportdesk.db import Conn, Database, Precondition, Row
 from supportdesk.errors import ResourceNotFound, ValidationFailed
 from supportdesk.events import log
 from supportdesk.events.log import Actor
@@ -55,11 +55,18 @@ async def create_canned_reply(db: Database, actor: Actor, data: CannedReplyCreat
 
 
 async def update_canned_reply(
-    db: Database, actor: Actor, canned_reply_id: int, data: CannedReplyUpdate
+    db: Database,
+    actor: Actor,
+    canned_reply_id: int,
+    data: CannedReplyUpdate,
+    precondition: Precondition | None = None,
 ) -> Row:
-    """Only the fields sent change; `updated_at` moves only when a value really changes."""
+    """Only the fields sent change; `updated_at` moves only when a value really changes. The
+    `precondition` (a conditional request's) runs on the locked row first."""
     async with db.transaction() as conn:
         current = await get_or_raise(conn, canned_reply_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, current)
         values = {
             name: getattr(data, name)
             for name in data.model_fields_set
@@ -74,9 +81,13 @@ async def update_canned_reply(
         return row
 
 
-async def delete_canned_reply(db: Database, actor: Actor, canned_reply_id: int) -> None:
+async def delete_canned_reply(
+    db: Database, actor: Actor, canned_reply_id: int, precondition: Precondition | None = None
+) -> None:
     async with db.transaction() as conn:
         row = await get_or_raise(conn, canned_reply_id, for_update=True)
+        if precondition is not None:
+            await precondition(conn, row)
         await repository.writer.delete(conn, canned_reply_id)
         await log.record(conn, actor, [log.deleted(CANNED_REPLIES, row)])
 
