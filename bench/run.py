@@ -265,6 +265,7 @@ local priorities = {"low", "medium", "high", "urgent"}
 local path, body, method = %(path)s, %(body)s, %(method)s
 local headers = {["Authorization"] = "Bearer %(token)s",
   ["Content-Type"] = "application/json", ["Accept"] = "application/json"}
+%(extra)s
 setup = function(thread) thread:set("seed", math.random(1, 1000000)) end
 init = function(args) math.randomseed(seed) end
 local function fill(text)
@@ -306,6 +307,9 @@ def drive(
         "body": _lua_string(shape.body),
         "method": _lua_string(shape.method),
         "token": token,
+        "extra": "\n".join(
+            f"headers[{_lua_string(name)}] = {_lua_string(value)}" for name, value in shape.headers
+        ),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)

@@ -17,6 +17,8 @@ class Shape:
     query: str = ""
     # JSON body; `{ticket}`, `{user}` and `{priority}` are filled in per request
     body: str | None = None
+    # extra request headers (name, value)
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 LISTS = {
