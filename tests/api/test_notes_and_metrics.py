@@ -247,3 +247,16 @@ async def test_never_answered_filter_and_metric_sorts(
     assert await ids(sort="last_customer_message_at") == [noted, answered, waiting]
     assert await ids(sort="resolved_at,-id") == [noted, waiting, answered]
     assert await ids(sort="last_staff_message_at") == [answered, waiting, noted]
+
+
+async def test_a_forced_user_deletion_takes_their_answers_out_of_the_metrics(
+    client: httpx.AsyncClient, people: dict[str, str]
+) -> None:
+    helper = (await factories.staff(client))["id"]
+    await post(client, people["ticket"], people["owner"], "help")
+    await post(client, people["ticket"], helper, "try this")
+    answer = (await post(client, people["ticket"], people["agent"], "or this")).json()["data"]
+    assert (await client.delete(f"/users/{helper}", params={"force": "true"})).status_code == 204
+    metrics = await ticket_attributes(client, people["ticket"])
+    assert metrics["message_count"] == 2
+    assert metrics["first_response_at"] == answer["attributes"]["created_at"]

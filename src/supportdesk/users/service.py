@@ -178,7 +178,8 @@ async def delete_user(
     precondition: Precondition | None = None,
 ) -> None:
     """Refused (409) while the user owns tickets or wrote messages, unless `force`, which
-    deletes those too (the foreign keys cascade), attachment files included. What the cascade
+    deletes those too (the foreign keys cascade), attachment files included, and recomputes
+    the metrics of the tickets those messages were on. What the cascade
     takes is in the events too: each owned ticket, each message on someone else's ticket."""
     async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
         row = await get_or_raise(conn, user_id, for_update=True)
@@ -193,6 +194,10 @@ async def delete_user(
         owned = await tickets_repository.by_user_ids(conn, [user_id])
         elsewhere = await messages_repository.by_author_elsewhere(conn, user_id)
         await repository.writer.delete(conn, user_id)
+        # the tickets the user wrote on lost those messages: their metrics follow
+        await tickets_repository.recompute_metrics(
+            conn, sorted({message["ticket_id"] for message in elsewhere})
+        )
         await log.record(
             conn,
             actor,
