@@ -244,3 +244,35 @@ async def test_merge_refusals_write_nothing(
         response = await merge(into, {"source_ids": sources, "user_id": agent})
         assert response.status_code == 422, response.text
         assert "merged into" in response.json()["message"]
+
+
+async def test_another_customers_ticket_does_not_merge(
+    client: httpx.AsyncClient, people: dict[str, str]
+) -> None:
+    target = (await factories.ticket(client, people["owner"]))["id"]
+    stranger = (await factories.user(client))["id"]
+    theirs = (await factories.ticket(client, stranger))["id"]
+    response = await client.post(
+        f"/tickets/{target}/merge", json={"source_ids": [theirs], "user_id": people["agent"]}
+    )
+    assert response.status_code == 422
+    assert "another customer" in response.json()["errors"]["source_ids"][0]
+
+
+async def test_deleting_a_merge_target_releases_its_sources(
+    client: httpx.AsyncClient, people: dict[str, str]
+) -> None:
+    target, source = await tickets(client, people["owner"], 2)
+    merged = await client.post(
+        f"/tickets/{target}/merge", json={"source_ids": [source], "user_id": people["agent"]}
+    )
+    assert merged.status_code == 200
+    assert (await client.delete(f"/tickets/{target}")).status_code == 204
+    released = await attributes(client, source)
+    assert released["merged_into"] is None and released["status"] == "closed"
+    last = (await feed(client))[-1]
+    assert (last["event"], last["ticket_id"]) == ("ticket.updated", int(source))
+    assert last["changes"] == {"merged_into": [int(target), None]}
+    # it takes messages again (a customer's reopens it), and merges
+    await factories.post_message(client, source, people["owner"], "still there?")
+    assert (await attributes(client, source))["status"] == "customer-reply"

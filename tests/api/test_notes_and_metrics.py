@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -260,3 +261,30 @@ async def test_a_forced_user_deletion_takes_their_answers_out_of_the_metrics(
     metrics = await ticket_attributes(client, people["ticket"])
     assert metrics["message_count"] == 2
     assert metrics["first_response_at"] == answer["attributes"]["created_at"]
+
+
+async def test_replies_and_deletions_racing_on_one_ticket_keep_the_metrics(
+    client: httpx.AsyncClient, people: dict[str, str]
+) -> None:
+    """Every writer of a ticket's messages locks the ticket first: on PostgreSQL a reply and a
+    deletion never deadlock, and no recomputation misses a reply committed meanwhile."""
+    ticket = people["ticket"]
+    old = [
+        (await post(client, ticket, people["agent"], f"old {i}")).json()["data"] for i in range(20)
+    ]
+    answers = await asyncio.gather(
+        *(post(client, ticket, people["agent"], f"new {i}") for i in range(20)),
+        *(client.delete(f"/ticket-messages/{m['id']}") for m in old),
+        *(client.patch(f"/ticket-messages/{m['id']}", json={"internal": True}) for m in old[:5]),
+    )
+    assert {a.status_code for a in answers} <= {200, 201, 204, 404}, [a.text for a in answers]
+    assert [a.status_code for a in answers[:40]].count(500) == 0
+    listed = await client.get(
+        "/ticket-messages", params={"filter[ticket_id]": ticket, "per_page": "100"}
+    )
+    thread = [m["attributes"] for m in listed.json()["data"]]
+    staff = [m["created_at"] for m in thread if not m["internal"]]
+    metrics = await ticket_attributes(client, ticket)
+    assert metrics["message_count"] == len(thread) == 20
+    assert metrics["first_response_at"] == min(staff)
+    assert metrics["last_staff_message_at"] == max(staff)

@@ -28,6 +28,19 @@ from supportdesk.users.resource import USERS
 BLANK = "The message field is required."
 
 
+async def _lock(conn: Conn, message_id: int) -> Row:
+    """The message, locked, after its ticket: every writer of a ticket's messages (a reply, a
+    merge, an edit, a delete) locks the ticket first, so none deadlock on PostgreSQL and a
+    metrics recomputation sees every message committed before it. A merge that moved the
+    message before its ticket was locked is followed to the new ticket."""
+    while True:
+        seen = await get_or_raise(conn, message_id)
+        await tickets_service.lock_for_reply(conn, seen["ticket_id"])
+        row = await get_or_raise(conn, message_id, for_update=True)
+        if row["ticket_id"] == seen["ticket_id"]:  # with its ticket locked, it stays there
+            return row
+
+
 async def get_or_raise(conn: Conn, message_id: int, *, for_update: bool = False) -> Row:
     row = await repository.get(conn, message_id, for_update=for_update)
     if row is None:
@@ -174,7 +187,7 @@ async def update_message(
     recomputes its ticket's metrics but never moves the status. The `precondition` (a
     conditional request's) runs on the locked message first."""
     async with db.transaction() as conn:
-        current = await get_or_raise(conn, message_id, for_update=True)
+        current = await _lock(conn, message_id)
         if precondition is not None:
             await precondition(conn, current)
         values: dict[str, Any] = {}
@@ -206,7 +219,7 @@ async def delete_message(
 ) -> None:
     """The message with its attachments, files included. The ticket's status stays."""
     async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
-        row = await get_or_raise(conn, message_id, for_update=True)
+        row = await _lock(conn, message_id)
         if precondition is not None:
             await precondition(conn, row)
         files.withdraw(await attachments.files_of_message(conn, message_id))

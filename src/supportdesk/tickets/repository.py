@@ -48,6 +48,10 @@ _lock_by_ids = InLookup(
     lambda where: select(tickets).where(where).order_by(tickets.c.id).with_for_update(),
     tickets.c.id,
 )
+_merged_into = InLookup(
+    lambda where: select(tickets).where(where).order_by(tickets.c.id).with_for_update(),
+    tickets.c.merged_into,
+)
 _CLOSE_STALE = (
     update(tickets)
     .where(tickets.c.status == bindparam("stale_status"))
@@ -154,6 +158,17 @@ async def by_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
 async def lock_many(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:
     """These tickets (those that exist), locked until the transaction ends, in id order."""
     return await _lock_by_ids.fetch(conn, ticket_ids)
+
+
+async def release_sources(conn: Conn, target_ids: Sequence[int], now: str) -> list[tuple[Row, Row]]:
+    """Clear `merged_into` on the tickets merged into these (about to be deleted), so they can
+    take messages and merges again; returns each as (before, after)."""
+    changed: list[tuple[Row, Row]] = []
+    for source in await _merged_into.fetch(conn, target_ids):
+        values = {"merged_into": None, "updated_at": now}
+        await writer.update(conn, source["id"], values)
+        changed.append((source, {**source, **values}))
+    return changed
 
 
 async def recompute_metrics(conn: Conn, ticket_ids: Sequence[int]) -> None:

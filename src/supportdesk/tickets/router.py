@@ -216,11 +216,12 @@ async def delete_ticket(request: Request, ticket_id: str) -> Response:
         "The sources' messages and attachments move to this ticket (keeping their times, so "
         "the thread stays in time order); each source is closed with `merged_into` set and an "
         "internal note signed by `user_id` (a staff user; default: this ticket's assignee). "
-        "Merging a ticket into itself, into a ticket that was merged away, or a source merged "
-        "already is 422. Events: `ticket_message.updated` per moved message, `ticket.merged` "
+        "Merging a ticket into itself, into a ticket that was merged away, a source merged "
+        "already or another customer's ticket is 422. Events: `ticket_message.updated` per "
+        "moved message, `ticket.merged` "
         "and the note's `ticket_message.created` per source. Needs tickets.update."
     ),
-    responses={**openapi.one(TICKETS, SPECS), **openapi.errors(400, 404, 413, 415, 422)},
+    responses={**openapi.one(TICKETS, SPECS, etag=True), **openapi.errors(400, 404, 413, 415, 422)},
     openapi_extra={
         **openapi.body(Merge, "The tickets to merge into this one."),
         "parameters": openapi.resource_parameters(TICKETS, SPECS),

@@ -265,7 +265,7 @@ async def merge(
 
 def _check_merge(target: Row, sources: Sequence[Row]) -> None:
     """Into itself, into a ticket that was merged away itself (one of its sources, or another
-    ticket's), or a source merged already: 422."""
+    ticket's), a source merged already, or another customer's ticket: 422."""
     if any(source["id"] == target["id"] for source in sources):
         raise ValidationFailed.field("source_ids", "A ticket cannot be merged into itself.")
     if target["merged_into"] is not None:
@@ -275,6 +275,13 @@ def _check_merge(target: Row, sources: Sequence[Row]) -> None:
             "merge into that ticket instead.",
         )
     for source in sources:
+        if source["user_id"] != target["user_id"]:
+            # the metrics tell the customer's messages from staff's by the ticket's owner
+            raise ValidationFailed.field(
+                "source_ids",
+                f"Ticket #{source['id']} belongs to another customer than #{target['id']}: "
+                "only one customer's tickets merge.",
+            )
         if source["merged_into"] is not None:
             raise ValidationFailed.field(
                 "source_ids",
@@ -293,6 +300,7 @@ async def _note_author(conn: Conn, target: Row, user_id: int | None) -> int:
             "it names the staff user who signs the merge notes.",
         )
     assigned: int = target["assigned_to"]
+    await users_service.check_staff(conn, assigned, "user_id")  # still staff?
     return assigned
 
 
@@ -304,14 +312,23 @@ async def delete_ticket(
     precondition: Precondition | None = None,
 ) -> None:
     """The ticket, its messages and their attachments, files included; one `ticket.deleted`
-    event stands for all of them."""
+    event stands for all of them. Tickets merged into it are released (`merged_into` cleared,
+    a `ticket.updated` each)."""
     async with attachments.PendingDeletion(storage) as files, db.transaction() as conn:
         row = await get_or_raise(conn, ticket_id, for_update=True)
         if precondition is not None:
             await precondition(conn, row)
         files.withdraw(await attachments.files_of_ticket(conn, ticket_id))
         await repository.writer.delete(conn, ticket_id)
-        await log.record(conn, actor, [log.deleted(TICKETS, row, ticket_id)])
+        released = await repository.release_sources(conn, [ticket_id], timestamps.now())
+        await log.record(
+            conn,
+            actor,
+            [
+                log.deleted(TICKETS, row, ticket_id),
+                *(log.updated(TICKETS, before, after, after["id"]) for before, after in released),
+            ],
+        )
 
 
 async def tickets_by_ids(conn: Conn, ticket_ids: Sequence[int]) -> list[Row]:

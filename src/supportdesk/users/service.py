@@ -193,10 +193,14 @@ async def delete_user(
         files.withdraw(await attachments.files_of_user(conn, user_id))
         owned = await tickets_repository.by_user_ids(conn, [user_id])
         elsewhere = await messages_repository.by_author_elsewhere(conn, user_id)
+        # the tickets the user wrote on lose those messages: locked first, as every writer of
+        # a ticket's messages does, and their metrics recomputed after
+        written_on = sorted({message["ticket_id"] for message in elsewhere})
+        await tickets_repository.lock_many(conn, written_on)
         await repository.writer.delete(conn, user_id)
-        # the tickets the user wrote on lost those messages: their metrics follow
-        await tickets_repository.recompute_metrics(
-            conn, sorted({message["ticket_id"] for message in elsewhere})
+        await tickets_repository.recompute_metrics(conn, written_on)
+        released = await tickets_repository.release_sources(
+            conn, [ticket["id"] for ticket in owned], timestamps.now()
         )
         await log.record(
             conn,
@@ -204,6 +208,7 @@ async def delete_user(
             [
                 *(log.deleted(TICKETS, ticket, ticket["id"]) for ticket in owned),
                 *(log.deleted(TICKET_MESSAGES, m, m["ticket_id"]) for m in elsewhere),
+                *(log.updated(TICKETS, before, after, after["id"]) for before, after in released),
                 log.deleted(USERS, row),
             ],
         )
