@@ -120,6 +120,9 @@ def check_boolean(value: Any) -> bool:
 
 Boolean = Annotated[bool, BeforeValidator(check_boolean)]
 
+# Booleans written as text, where JSON's cannot be (a query string, a multipart form field).
+TEXT_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
 
 def choice(setting: str, *, nullable: bool = False) -> BeforeValidator:
     """One of the values the validation context lists under `setting` (from Settings)."""

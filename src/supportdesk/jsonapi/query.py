@@ -14,6 +14,7 @@ from typing import Any
 
 from supportdesk import timestamps
 from supportdesk.errors import BadQuery, ResourceNotFound, ValidationFailed
+from supportdesk.jsonapi.fields import TEXT_BOOLEANS
 from supportdesk.jsonapi.spec import FilterKind, ResourceSpec
 from supportdesk.queries import (
     DEFAULT_PER_PAGE,
@@ -115,7 +116,6 @@ def _parse_int(text: str, what: str) -> int:
     return int(text)
 
 
-_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _PRESENCE = {"null": False, "notnull": True}
 
 
@@ -147,7 +147,7 @@ def _parse_filter_value(name: str, kind: FilterKind, value: str) -> Any:
     if nullable and value.strip().lower() in ("", "null"):
         return (None,)
     if kind is FilterKind.BOOLEAN:
-        return _parse_choice(name, value, _BOOLEANS)
+        return _parse_choice(name, value, TEXT_BOOLEANS)
     if kind is FilterKind.PRESENCE:
         return _parse_choice(name, value, _PRESENCE)
     parts = value.split(",")

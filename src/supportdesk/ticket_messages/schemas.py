@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ValidationInfo
 
-from supportdesk.jsonapi.fields import check_boolean, check_text, integer
+from supportdesk.jsonapi.fields import TEXT_BOOLEANS, check_boolean, check_text, integer
 
 
 def _message(value: Any, info: ValidationInfo) -> str | None:
@@ -19,13 +19,11 @@ def _message(value: Any, info: ValidationInfo) -> str | None:
 
 Message = Annotated[str | None, BeforeValidator(_message)]
 
-_FORM_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-
 
 def _internal(value: Any, info: ValidationInfo) -> bool:
     """A JSON boolean; in a multipart form (context `form`), `true`/`false`/`1`/`0`."""
     if isinstance(value, str) and (info.context or {}).get("form"):
-        value = _FORM_BOOLEANS.get(value.strip().lower(), value)
+        value = TEXT_BOOLEANS.get(value.strip().lower(), value)
     return check_boolean(value)
 
 

@@ -43,15 +43,19 @@ _by_user_ids = InLookup(
     lambda where: select(tickets).where(where).order_by(tickets.c.user_id, tickets.c.id),
     tickets.c.user_id,
 )
-# Locked in id order, so two writers locking overlapping sets never deadlock.
-_lock_by_ids = InLookup(
-    lambda where: select(tickets).where(where).order_by(tickets.c.id).with_for_update(),
-    tickets.c.id,
-)
-_merged_into = InLookup(
-    lambda where: select(tickets).where(where).order_by(tickets.c.id).with_for_update(),
-    tickets.c.merged_into,
-)
+
+
+def _locking(column: ColumnElement[Any]) -> InLookup:
+    """The tickets whose `column` is among some values, locked in id order, so two writers
+    locking overlapping sets never deadlock."""
+    return InLookup(
+        lambda where: select(tickets).where(where).order_by(tickets.c.id).with_for_update(),
+        column,
+    )
+
+
+_lock_by_ids = _locking(tickets.c.id)
+_merged_into = _locking(tickets.c.merged_into)
 _CLOSE_STALE = (
     update(tickets)
     .where(tickets.c.status == bindparam("stale_status"))
