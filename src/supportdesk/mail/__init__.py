@@ -1,1 +1,1 @@
-"""E-mail (SPEC section 13): reading the support mailbox over IMAP."""
+"""E-mail (SPEC 13): notices out through an outbox, replies in by IMAP or `mail ingest`."""
