@@ -26,6 +26,7 @@ from supportdesk.auth.service import create_key
 from supportdesk.config import Settings
 from supportdesk.db import DatabaseUrl
 from supportdesk.db import migrate as migrations
+from tests.mail.smtp_receiver import Receiver
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SUPPORTDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -43,6 +44,8 @@ TABLES = (
     "webhook_deliveries",
     "webhooks",
     "canned_replies",
+    "mail_outbox",
+    "mail_inbox",
 )
 
 
@@ -89,6 +92,8 @@ async def _truncate(url: str) -> None:
     conn = await asyncpg.connect(url, timeout=5)
     try:
         await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        # the mail job's cursor and secret (event ids start again from 1)
+        await conn.execute("DELETE FROM meta WHERE key LIKE 'mail_%'")
     finally:
         await conn.close()
 
@@ -204,3 +209,22 @@ async def anonymous(app: FastAPI, secrets: Secrets) -> AsyncIterator[httpx.Async
         transport=transport, base_url="http://testserver", event_hooks=_recorder(secrets)
     ) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def smtp_receiver() -> Iterator[Receiver]:
+    """One real SMTP server (aiosmtpd) for the whole session."""
+    receiver = Receiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def smtp(smtp_receiver: Receiver) -> Iterator[Receiver]:
+    """The session's SMTP server, empty and answering 250; put back so after the test."""
+    smtp_receiver.clear()
+    yield smtp_receiver
+    if smtp_receiver._controller is None:
+        smtp_receiver.start()
+    smtp_receiver.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, PlainSerializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -76,6 +77,21 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     # comma-separated durations (`5s,5m,2h`); a delivery gives up after the last one
     webhook_retry_schedule: CommaList = DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    # E-mail (SPEC 13). Without an SMTP URL nothing is mailed or queued; without an IMAP URL
+    # nothing is polled. The URLs carry passwords: never in a repr, a log line or an error.
+    # (The mail package checks the URLs and the address: `cli.common.load_settings`.)
+    smtp_url: str | None = Field(None, repr=False)
+    mail_from: str = "Support <support@localhost>"
+    # the address people reach this server at, for links in mail (default http://HOST:PORT)
+    public_url: str | None = None
+    imap_url: str | None = Field(None, repr=False)
+    imap_poll: Duration = timedelta(seconds=60)
+    # signs reply addresses; generated and stored in the database when unset
+    mail_secret: str | None = Field(None, repr=False)
+    # a mail from an unknown address opens a ticket for a new customer (off: it is rejected)
+    mail_create_users: bool = True
+    # a directory of templates that replace the built-in ones of the same name
+    mail_templates: str | None = None
 
     @field_validator(
         "statuses", "priorities", "departments", "webhook_retry_schedule", mode="before"
@@ -111,6 +127,28 @@ class Settings(BaseSettings):
             if getattr(self, name) not in self.statuses:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of the statuses")
         return self
+
+    @field_validator("imap_poll")
+    @classmethod
+    def _poll(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL such as https://help.example.com")
+        return value.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        """Where links in mail point: `public_url`, else this server's own address."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -22,6 +22,7 @@ from supportdesk.db import (
 )
 from supportdesk.db import migrate as migrations
 from supportdesk.errors import SupportdeskError, ValidationFailed
+from supportdesk.mail import address, imap, smtp
 from supportdesk.tickets.service import sync_ranks
 
 T = TypeVar("T")
@@ -47,14 +48,31 @@ def duration(text: str) -> timedelta:
         fail(str(exc), 1)
 
 
+# The settings the mail package reads, and what checks each (its ValueError says what is wrong
+# without repeating a password).
+MAIL_CHECKS: dict[str, Callable[[str], object]] = {
+    "smtp_url": smtp.parse_url,
+    "imap_url": imap.parse_url,
+    "mail_from": address.sender,
+}
+
+
 def load_settings(**overrides: Any) -> Settings:
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         fail(f"invalid configuration: {problems}")
+    for name, check in MAIL_CHECKS.items():
+        value = getattr(settings, name)
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as exc:
+            fail(f"invalid configuration: {name}: {exc}")
+    return settings
 
 
 def run_with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:

@@ -1,4 +1,4 @@
-"""`supportdesk`: serve, worker, migrate, keys, users, tickets, events, seed."""
+"""`supportdesk`: serve, worker, migrate, keys, users, tickets, events, mail, seed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import typer
 from supportdesk.auth import repository as keys_repository
 from supportdesk.auth.keys import ALL
 from supportdesk.auth.service import create_key
-from supportdesk.cli import events, keys, seed, tickets, users, worker
+from supportdesk.cli import events, keys, mail, seed, tickets, users, worker
 from supportdesk.cli.common import DatabaseOption, load_settings, migrate, run_with_db
 from supportdesk.db import Database
 from supportdesk.jobs import registry
@@ -24,6 +24,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(tickets.app, name="tickets")
 app.add_typer(events.app, name="events")
+app.add_typer(mail.app, name="mail")
 app.command("seed")(seed.command)
 app.command("worker")(worker.command)
 
@@ -91,6 +92,7 @@ def serve(
     typer.echo(f"Serving on http://{settings.host}:{settings.port} (docs at /docs)")
     running = worker.job_names(registry.jobs(settings)) if settings.jobs else "off"
     typer.echo(f"Jobs: {running}")
+    typer.echo(f"Mail: {mail.summary(settings)}")
     settings.to_environ()
     uvicorn.run(
         "supportdesk.app:create_app_from_environ",

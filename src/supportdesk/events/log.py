@@ -177,10 +177,15 @@ def parse_patterns(patterns: Iterable[str]) -> tuple[tuple[str, ...], tuple[str,
 
 async def read(conn: Conn, cursor: int, limit: int, selection: Selection) -> list[Row]:
     """Events after the cursor, oldest first, as `resource()` rows."""
-    rows = await repository.after(
+    return [resource(row) for row in await read_stored(conn, cursor, limit, selection)]
+
+
+async def read_stored(conn: Conn, cursor: int, limit: int, selection: Selection) -> list[Row]:
+    """Events after the cursor, oldest first, as stored: `data` and `changes` are JSON text,
+    for readers that use their values rather than pass them on."""
+    return await repository.after(
         conn, cursor, limit, selection.names, selection.prefixes, selection.ticket_ids
     )
-    return [resource(row) for row in rows]
 
 
 async def by_ids(conn: Conn, event_ids: Sequence[int]) -> list[Row]:

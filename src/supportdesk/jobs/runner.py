@@ -40,6 +40,11 @@ ERROR_CHARS = 1000  # the longest `last_error` kept
 logger = logging.getLogger("supportdesk.jobs")
 
 
+class StepFailed(Exception):
+    """A step's expected failure (a mail server down, a wrong password): one warning line in
+    the log and the job's `last_error`, without a traceback."""
+
+
 @dataclass
 class JobContext:
     """What a step works with: this process's database, settings and event bus, and the
@@ -182,6 +187,9 @@ class Runner:
         error: str | None = None
         try:
             await job.step(self._context)
+        except StepFailed as exc:
+            logger.warning("job %s: %s", job.name, exc)
+            error = str(exc)[:ERROR_CHARS]
         except Exception as exc:
             logger.exception("job %s: step failed", job.name)
             error = _describe(exc)

@@ -5,6 +5,7 @@ from supportdesk.tables.base import metadata
 from supportdesk.tables.canned_replies import canned_replies
 from supportdesk.tables.events import events, job_leases
 from supportdesk.tables.idempotency_keys import idempotency_keys
+from supportdesk.tables.mail import mail_inbox, mail_outbox
 from supportdesk.tables.meta import meta, row_counts
 from supportdesk.tables.roles import roles
 from supportdesk.tables.ticket_attachments import ticket_attachments
@@ -19,6 +20,8 @@ __all__ = [
     "events",
     "idempotency_keys",
     "job_leases",
+    "mail_inbox",
+    "mail_outbox",
     "meta",
     "metadata",
     "roles",

@@ -1,4 +1,4 @@
-from sqlalchemy import Column, ForeignKey, Index, String, Table, func
+from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table, func, true
 
 from supportdesk.tables.base import Id, Timestamp, id_column, metadata, timestamp_columns
 
@@ -12,6 +12,8 @@ users = Table(
     Column("email_verified_at", Timestamp, nullable=True),
     Column("password", String(255), nullable=True),
     Column("role_id", Id, ForeignKey("roles.id", ondelete="SET NULL"), nullable=True, index=True),
+    # SPEC 13: mailed about their tickets (customers) or the desk's (staff)
+    Column("email_notifications", Boolean, nullable=False, server_default=true()),
     *timestamp_columns(),
     Index("ix_users_first_name", "first_name"),
     Index("ix_users_last_name", "last_name"),

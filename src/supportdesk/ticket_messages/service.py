@@ -123,29 +123,44 @@ async def create_message(
             errors["user_id"] = ["The selected user id is invalid."]
         if errors or ticket is None:
             raise ValidationFailed(errors)
-        internal = bool(data.internal)
-        if internal:
-            await _check_note_author(conn, data.user_id)
-        now = timestamps.now()
-        message_id = await repository.writer.insert(
-            conn,
-            {
-                "ticket_id": data.ticket_id,
-                "user_id": data.user_id,
-                "message": data.message or "",
-                "internal": internal,
-                "created_at": now,
-                "updated_at": now,
-            },
+        row, events = await insert_message(
+            conn, settings, ticket, data.user_id, data.message or "", uploads, bool(data.internal)
         )
-        stored = await attachments.insert(conn, message_id, ticket["id"], uploads, now)
-        moved = await tickets_service.record_reply(
-            conn, settings, ticket, data.user_id, now, internal=internal
-        )
-        row = await get_or_raise(conn, message_id)
-        created = log.created(TICKET_MESSAGES, row, ticket["id"])
-        await log.record(conn, actor, [created, *stored, moved])
+        await log.record(conn, actor, events)
         return row, await load_related(conn, [row], query.include)
+
+
+async def insert_message(
+    conn: Conn,
+    settings: Settings,
+    ticket: Row,
+    user_id: int,
+    text: str,
+    uploads: Sequence[attachments.Upload],
+    internal: bool = False,
+) -> tuple[Row, list[Event | None]]:
+    """A message on `ticket` (locked by `lock_for_reply`), its files and the workflow's status
+    move, in the caller's transaction; returns it and the events for the caller to record."""
+    if internal:
+        await _check_note_author(conn, user_id)
+    now = timestamps.now()
+    message_id = await repository.writer.insert(
+        conn,
+        {
+            "ticket_id": ticket["id"],
+            "user_id": user_id,
+            "message": text,
+            "internal": internal,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    stored = await attachments.insert(conn, message_id, ticket["id"], uploads, now)
+    moved = await tickets_service.record_reply(
+        conn, settings, ticket, user_id, now, internal=internal
+    )
+    row = await get_or_raise(conn, message_id)
+    return row, [log.created(TICKET_MESSAGES, row, ticket["id"]), *stored, moved]
 
 
 async def add_attachments(

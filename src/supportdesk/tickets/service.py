@@ -124,16 +124,25 @@ async def create_ticket(
     db: Database, settings: Settings, actor: Actor, data: TicketCreate, query: ResourceQuery
 ) -> tuple[Row, Related]:
     values = {name: getattr(data, name) for name in data.model_fields_set}
-    values.setdefault("status", _default(settings.statuses, "open"))
-    values.setdefault("priority", _default(settings.priorities, "medium"))
-    now = timestamps.now()
-    values.update(created_at=now, updated_at=now)
     async with db.transaction() as conn:
-        await _check_references(conn, values)
-        ticket_id = await repository.writer.insert(conn, with_ranks(settings, values))
-        row = await get_or_raise(conn, ticket_id)
-        await log.record(conn, actor, [log.created(TICKETS, row, ticket_id)])
+        row = await insert_ticket(conn, settings, values, timestamps.now())
+        await log.record(conn, actor, [log.created(TICKETS, row, row["id"])])
         return row, await load_related(conn, [row], query.include)
+
+
+async def insert_ticket(conn: Conn, settings: Settings, values: dict[str, Any], now: str) -> Row:
+    """A new ticket from validated values (`subject`, `user_id`, ...), with the default status
+    and priority, in the caller's transaction; its event is the caller's to record."""
+    values = {
+        "status": _default(settings.statuses, "open"),
+        "priority": _default(settings.priorities, "medium"),
+        **values,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await _check_references(conn, values)
+    ticket_id = await repository.writer.insert(conn, with_ranks(settings, values))
+    return await get_or_raise(conn, ticket_id)
 
 
 async def update_ticket(

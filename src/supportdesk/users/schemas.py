@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
-from supportdesk.jsonapi.fields import Email, NullableTimestamp, integer, text
+from supportdesk.jsonapi.fields import Email, NullableTimestamp, check_boolean, integer, text
 
 
 class UserUpdate(BaseModel):
@@ -16,6 +16,8 @@ class UserUpdate(BaseModel):
     password: Annotated[str | None, text(255, min_length=8, strip=False)] = None
     email_verified_at: NullableTimestamp = None
     role_id: Annotated[int | None, integer(nullable=True)] = None
+    # SPEC 13: whether supportdesk mails this user (default true)
+    email_notifications: Annotated[bool | None, BeforeValidator(check_boolean)] = None
 
 
 class UserCreate(UserUpdate):

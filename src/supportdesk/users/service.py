@@ -123,17 +123,23 @@ async def create_user(
     db: Database, actor: Actor, data: UserCreate, query: ResourceQuery
 ) -> tuple[Row, Related]:
     values = await _values(data)
-    now = timestamps.now()
-    values.update(created_at=now, updated_at=now)
     async with db.transaction() as conn:
-        await _check_fields(conn, values, None)
-        try:
-            user_id = await repository.writer.insert(conn, values)
-        except IntegrityViolation:
-            raise ValidationFailed.field("email", "The email has already been taken.") from None
-        row = await get_or_raise(conn, user_id)
+        row = await insert_user(conn, values)
         await log.record(conn, actor, [log.created(USERS, row)])
         return row, await load_related(conn, [row], query.include)
+
+
+async def insert_user(conn: Conn, values: dict[str, Any]) -> Row:
+    """A new user from validated values (password hashed), in the caller's transaction; its
+    event is the caller's to record."""
+    now = timestamps.now()
+    values = {**values, "created_at": now, "updated_at": now}
+    await _check_fields(conn, values, None)
+    try:
+        user_id = await repository.writer.insert(conn, values)
+    except IntegrityViolation:
+        raise ValidationFailed.field("email", "The email has already been taken.") from None
+    return await get_or_raise(conn, user_id)
 
 
 async def update_user(

@@ -1,0 +1,164 @@
+"""All queries of e-mail: the outbox, the record of mail received, the mail job's event cursor
+and the mail secret (both in `meta`), and the people mail goes to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from supportdesk.db import Conn, Row
+from supportdesk.tables import mail_inbox, mail_outbox, meta, users
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+ACCEPTED, REJECTED = "accepted", "rejected"
+CURSOR_KEY = "mail_cursor"
+SECRET_KEY = "mail_secret"  # noqa: S105 (the name of the `meta` row, not a secret)
+
+_META = select(meta.c.value).where(meta.c.key == bindparam("key"))
+# INSERT ... ON CONFLICT: PostgreSQL's construct, which SQLite (3.24+) reads the same way
+_PUT_META = insert(meta).values(key=bindparam("key"), value=bindparam("value"))
+_SET_META = _PUT_META.on_conflict_do_update(
+    index_elements=[meta.c.key], set_={"value": _PUT_META.excluded.value}
+)
+_ADD_META = _PUT_META.on_conflict_do_nothing(index_elements=[meta.c.key])
+
+_OUTBOX_COLUMNS = (
+    "event_id",
+    "ticket_id",
+    "user_id",
+    "recipient",
+    "notice",
+    "message_id",
+    "content",
+    "state",
+    "next_attempt_at",
+    "created_at",
+)
+_ENQUEUE = (
+    insert(mail_outbox)
+    .values({name: bindparam(name) for name in _OUTBOX_COLUMNS})
+    .on_conflict_do_nothing(index_elements=[mail_outbox.c.event_id, mail_outbox.c.recipient])
+)
+_DUE = (
+    select(mail_outbox.c.id, mail_outbox.c.recipient, mail_outbox.c.content, mail_outbox.c.attempts)
+    .where(mail_outbox.c.next_attempt_at <= bindparam("now"))
+    .order_by(mail_outbox.c.next_attempt_at, mail_outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_FINISH = (
+    update(mail_outbox)
+    .where(mail_outbox.c.id == bindparam("row_id"))
+    .values(
+        state=bindparam("state"),
+        attempts=mail_outbox.c.attempts + 1,
+        next_attempt_at=bindparam("next_attempt_at"),
+        sent_at=bindparam("sent_at"),
+        error=bindparam("error"),
+    )
+)
+_STAFF = (
+    select(users)
+    .where(users.c.role_id.is_not(None), users.c.email_notifications)
+    .order_by(users.c.id)
+)
+_RECEIVED = select(mail_inbox).where(mail_inbox.c.message_id == bindparam("message_id"))
+_ACCEPTED_SINCE = select(func.count()).where(
+    mail_inbox.c.sender == bindparam("sender"),
+    mail_inbox.c.state == ACCEPTED,
+    mail_inbox.c.received_at >= bindparam("since"),
+)
+_RECEIVE = (
+    insert(mail_inbox)
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "message_id",
+                "sender",
+                "state",
+                "reason",
+                "ticket_id",
+                "ticket_message_id",
+                "received_at",
+            )
+        }
+    )
+    .on_conflict_do_nothing(index_elements=[mail_inbox.c.message_id])
+    .returning(mail_inbox.c.id)
+)
+_OUTBOX_BY_ID = select(mail_outbox).where(mail_outbox.c.id == bindparam("row_id"))
+
+
+async def get_meta(conn: Conn, key: str) -> str | None:
+    value: str | None = await conn.fetch_value(_META, {"key": key})
+    return value
+
+
+async def set_meta(conn: Conn, key: str, value: str) -> None:
+    await conn.execute(_SET_META, {"key": key, "value": value})
+
+
+async def add_meta(conn: Conn, key: str, value: str) -> None:
+    """Set `key` unless it is set already (the first of racing writers wins)."""
+    await conn.execute(_ADD_META, {"key": key, "value": value})
+
+
+async def enqueue(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
+    """Add pending mails (`_OUTBOX_COLUMNS` each); one already there for the same event and
+    recipient is kept as it is."""
+    if rows:
+        await conn.execute_many(_ENQUEUE, rows)
+
+
+async def due(conn: Conn, now: str, limit: int) -> list[Row]:
+    return await conn.fetch_all(_DUE, {"now": now, "limit": limit})
+
+
+async def finish(
+    conn: Conn,
+    row_id: int,
+    state: str,
+    *,
+    next_attempt_at: str | None = None,
+    sent_at: str | None = None,
+    error: str | None = None,
+) -> None:
+    """Count one attempt of a mail and how it ended: `sent`, `failed` for good, or still
+    `pending` until `next_attempt_at`."""
+    await conn.execute(
+        _FINISH,
+        {
+            "row_id": row_id,
+            "state": state,
+            "next_attempt_at": next_attempt_at,
+            "sent_at": sent_at,
+            "error": error,
+        },
+    )
+
+
+async def outbox_row(conn: Conn, row_id: int) -> Row | None:
+    return await conn.fetch_one(_OUTBOX_BY_ID, {"row_id": row_id})
+
+
+async def notified_staff(conn: Conn) -> list[Row]:
+    """Every staff user who takes mail."""
+    return await conn.fetch_all(_STAFF)
+
+
+async def received(conn: Conn, message_id: str) -> Row | None:
+    return await conn.fetch_one(_RECEIVED, {"message_id": message_id})
+
+
+async def accepted_since(conn: Conn, sender: str, since: str) -> int:
+    count: int = await conn.fetch_value(_ACCEPTED_SINCE, {"sender": sender, "since": since})
+    return count
+
+
+async def receive(conn: Conn, values: dict[str, Any]) -> int | None:
+    """Record a mail received; None when its Message-ID was recorded already."""
+    row_id: int | None = await conn.fetch_value(_RECEIVE, values)
+    return row_id
