@@ -65,7 +65,7 @@ def test_mail_test_says_what_the_server_answered(tmp_path: Path, smtp: Receiver)
     env = {**_env(tmp_path), "SUPPORTDESK_SMTP_URL": smtp.url}
     result = run_cli("mail", "test", "--to", "ops@example.org", env=env)
     assert result.stdout.startswith("sent to ops@example.org through smtp://127.0.0.1:")
-    assert "the server answered 2.0.0 Ok: queued" in result.stdout
+    assert "the server answered 250 2.0.0 Ok: queued" in result.stdout
     (received,) = smtp.wait_for(1)
     assert received.recipients == ["ops@example.org"]
     assert received.message["Subject"] == "supportdesk test mail"

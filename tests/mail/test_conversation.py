@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import serving
-from tests.mail.conftest import Dovecot
+from tests.mail.dovecot import Dovecot
 from tests.mail.smtp_receiver import Receiver
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 
 from supportdesk.mail.imap import PROCESSED, ImapTarget, Mailbox, MailboxError, parse_url
-from tests.mail.conftest import PASSWORD, Dovecot
+from tests.mail.dovecot import PASSWORD, Dovecot
 
 
 def message(number: int, body: bytes = b"") -> bytes:

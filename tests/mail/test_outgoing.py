@@ -301,3 +301,26 @@ async def test_templates_can_be_overridden(
     (mail,) = by_recipient(smtp)["carla@example.com"]
     assert text_of(mail).startswith(f"Ticket {ticket['id']} is ours now.")
     assert "we have received your request" in html_of(mail)  # the built-in HTML part
+
+
+async def test_a_ticket_opened_by_mail_is_one_mail_to_staff_with_its_text(
+    app: FastAPI, client: httpx.AsyncClient, smtp: Receiver, mailer: Mailer
+) -> None:
+    await factories.staff(client, email="agent@example.net")
+    opening = EmailMessage()
+    opening["From"] = "Carla <carla@example.org>"
+    opening["To"] = "help@example.net"
+    opening["Subject"] = "Printer on fire"
+    opening.set_content("Smoke everywhere.")
+    settings = mailer.context.settings
+    secret = await service.reply_secret(app.state.db, settings)
+    outcome = await service.ingest(
+        app.state.db, settings, app.state.storage, opening.as_bytes(), secret
+    )
+    assert outcome.accepted, outcome
+    await mailer.step()
+    mails = by_recipient(smtp)
+    (staff_mail,) = mails["agent@example.net"]
+    assert "New ticket" in text_of(staff_mail) and "Smoke everywhere." in text_of(staff_mail)
+    (opened,) = mails["carla@example.org"]
+    assert "Smoke everywhere." not in text_of(opened)  # nobody is mailed their own words

@@ -19,7 +19,7 @@ from supportdesk.jobs import mail_in
 from supportdesk.jobs.runner import JobContext, StepFailed
 from supportdesk.mail import address
 from tests import factories
-from tests.mail.conftest import PASSWORD, Dovecot
+from tests.mail.dovecot import PASSWORD, Dovecot
 
 FROM = "Acme Support <help@example.net>"
 

@@ -105,4 +105,4 @@ def send_test(
         answer = asyncio.run(send())
     except (smtp.Unavailable, smtp.Deferred, smtp.Refused) as exc:
         fail(str(exc), 1)
-    typer.echo(f"sent to {to} through {target}: the server answered {answer.strip()}")
+    typer.echo(f"sent to {to} through {target}: the server answered 250 {answer.strip()}")

@@ -174,6 +174,7 @@ async def _accept(
             raise _Refuse(str(exc)) from None
         author = await _author(conn, mail.sender)
         events: list[Event | None] = []
+        now = timestamps.now()  # a new ticket and its first message: one moment
         if wanted is None:
             if author is None:
                 if not settings.mail_create_users:
@@ -181,7 +182,7 @@ async def _accept(
                 author = await _new_customer(conn, mail)
                 events.append(log.created(USERS, author))
             values = {"subject": _subject(mail.subject), "user_id": author["id"]}
-            ticket = await tickets.insert_ticket(conn, settings, values, timestamps.now())
+            ticket = await tickets.insert_ticket(conn, settings, values, now)
             events.append(log.created(TICKETS, ticket, ticket["id"]))
         else:
             ticket = await _writable(conn, wanted)
@@ -194,7 +195,7 @@ async def _accept(
                     ticket["id"],
                 )
         row, made = await messages.insert_message(
-            conn, settings, ticket, author["id"], text, uploads
+            conn, settings, ticket, author["id"], text, uploads, now
         )
         events.extend(made)
         recorded = await repository.receive(
@@ -206,7 +207,7 @@ async def _accept(
                 "reason": None,
                 "ticket_id": ticket["id"],
                 "ticket_message_id": row["id"],
-                "received_at": timestamps.now(),
+                "received_at": now,
             },
         )
         if recorded is None:  # a racing process took the same mail: roll this one back

@@ -123,8 +123,10 @@ async def create_message(
             errors["user_id"] = ["The selected user id is invalid."]
         if errors or ticket is None:
             raise ValidationFailed(errors)
+        text = data.message or ""
+        now, internal = timestamps.now(), bool(data.internal)
         row, events = await insert_message(
-            conn, settings, ticket, data.user_id, data.message or "", uploads, bool(data.internal)
+            conn, settings, ticket, data.user_id, text, uploads, now, internal
         )
         await log.record(conn, actor, events)
         return row, await load_related(conn, [row], query.include)
@@ -137,13 +139,13 @@ async def insert_message(
     user_id: int,
     text: str,
     uploads: Sequence[attachments.Upload],
+    now: str,
     internal: bool = False,
 ) -> tuple[Row, list[Event | None]]:
     """A message on `ticket` (locked by `lock_for_reply`), its files and the workflow's status
     move, in the caller's transaction; returns it and the events for the caller to record."""
     if internal:
         await _check_note_author(conn, user_id)
-    now = timestamps.now()
     message_id = await repository.writer.insert(
         conn,
         {
