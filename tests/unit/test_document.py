@@ -37,6 +37,7 @@ USER = {
     "email": "j@example.com",
     "email_verified_at": None,
     "role_id": None,
+    "email_notifications": True,
     "created_at": TS,
     "updated_at": TS,
 }

@@ -57,10 +57,11 @@ class Composer:
         loaders: list[Any] = [PackageLoader("supportdesk.mail", "templates")]
         if templates is not None:
             loaders.insert(0, FileSystemLoader(Path(templates)))
-        loader = ChoiceLoader(loaders)
-        # the text part is plain text: nothing in it is markup, so nothing is escaped
-        self._text = Environment(loader=loader, autoescape=False, undefined=StrictUndefined)  # noqa: S701
-        self._html = Environment(loader=loader, autoescape=True, undefined=StrictUndefined)
+        # templates are read once (no stat per mail); the text part is plain text: nothing in
+        # it is markup, so nothing is escaped
+        options: dict[str, Any] = {"loader": ChoiceLoader(loaders), "auto_reload": False}
+        self._text = Environment(**options, undefined=StrictUndefined)  # noqa: S701
+        self._html = Environment(**options, autoescape=True, undefined=StrictUndefined)
 
     def compose(self, notice: Notice, now: datetime) -> str:
         """The whole message, CRLF line ends, 7-bit (non-ASCII headers as RFC 2047 encoded
