@@ -37,6 +37,7 @@ from run import (
     PYTHON,
     ROOT,
     bench_key,
+    children,
     cli,
     drive,
     ensure_wrk,
@@ -180,16 +181,8 @@ def outbox_state(url: str) -> dict[str, int]:
 def cpu_seconds(master: int) -> float:
     """CPU time of a server's worker processes (the master's children) so far."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == master:
-                total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    # utime and stime: fields 14 and 15 of /proc/PID/stat, 11 and 12 after the command name
+    return sum((int(f[11]) + int(f[12])) / ticks for f in children(master).values())
 
 
 def sink_status(path: Path) -> tuple[int, float]:

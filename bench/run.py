@@ -236,9 +236,10 @@ def server(
             process.wait()
 
 
-def worker_rss_mb(master: int) -> list[float]:
-    """Resident memory of the master's worker processes (the master itself when it serves)."""
-    pids = []
+def children(master: int) -> dict[int, list[str]]:
+    """The master's child processes (its workers): pid -> the fields of /proc/PID/stat after
+    the command name (state, ppid, ...)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -246,7 +247,13 @@ def worker_rss_mb(master: int) -> list[float]:
             except OSError:
                 continue
             if int(fields[1]) == master:
-                pids.append(int(entry.name))
+                found[int(entry.name)] = fields
+    return found
+
+
+def worker_rss_mb(master: int) -> list[float]:
+    """Resident memory of the master's worker processes (the master itself when it serves)."""
+    pids = list(children(master))
     sizes = []
     for pid in pids or [master]:
         try:

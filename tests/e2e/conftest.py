@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_DATABASE, _recreate_database, postgres_url
+from tests.ports import free_port
 
 STARTUP_TIMEOUT_S = 30
 
@@ -37,13 +37,6 @@ def run_cli(
     if check and result.returncode != 0:
         raise AssertionError(f"supportdesk {' '.join(args)} failed: {result.stderr}")
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

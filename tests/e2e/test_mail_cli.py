@@ -10,8 +10,9 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-from tests.e2e.conftest import free_port, run_cli
+from tests.e2e.conftest import run_cli
 from tests.mail.smtp_receiver import Receiver
+from tests.ports import free_port
 
 
 def _mail(sender: str, text: str, **headers: str) -> bytes:

@@ -4,7 +4,6 @@ be told to refuse, defer, stall or go away, as mail servers do."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.ports import free_port
 
 
 @dataclass
@@ -27,13 +28,6 @@ class Received:
         parsed = message_from_bytes(self.raw, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         return parsed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -46,9 +46,8 @@ class Desk:
     async def ingest(self, message: EmailMessage | bytes) -> Outcome:
         raw = message if isinstance(message, bytes) else message.as_bytes()
         secret = await service.reply_secret(self.app.state.db, self.settings)
-        return await service.ingest(
-            self.app.state.db, self.settings, self.app.state.storage, raw, secret
-        )
+        inbox = service.Inbox(self.app.state.db, self.settings, self.app.state.storage, secret)
+        return await inbox.ingest(raw)
 
     async def reply_address(self, ticket_id: int | str) -> str:
         secret = await service.reply_secret(self.app.state.db, self.settings)

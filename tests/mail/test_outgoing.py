@@ -314,9 +314,8 @@ async def test_a_ticket_opened_by_mail_is_one_mail_to_staff_with_its_text(
     opening.set_content("Smoke everywhere.")
     settings = mailer.context.settings
     secret = await service.reply_secret(app.state.db, settings)
-    outcome = await service.ingest(
-        app.state.db, settings, app.state.storage, opening.as_bytes(), secret
-    )
+    inbox = service.Inbox(app.state.db, settings, app.state.storage, secret)
+    outcome = await inbox.ingest(opening.as_bytes())
     assert outcome.accepted, outcome
     await mailer.step()
     mails = by_recipient(smtp)

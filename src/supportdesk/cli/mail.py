@@ -56,10 +56,10 @@ def ingest(
 
     async def action(db: Database) -> int:
         secret = await service.reply_secret(db, settings)
-        storage = Storage(settings.storage_dir)
+        inbox = service.Inbox(db, settings, Storage(settings.storage_dir), secret)
         rejected = 0
         for path in paths:
-            outcome = await service.ingest(db, settings, storage, read(path), secret)
+            outcome = await inbox.ingest(read(path))
             where = "" if len(paths) == 1 else f"{path}: "
             if outcome.accepted:
                 typer.echo(f"{where}{outcome.describe()}")

@@ -21,12 +21,12 @@ async def step(context: JobContext) -> None:
     settings = context.settings
     assert settings.imap_url is not None
     secret = await service.reply_secret(context.db, settings)
-    storage = Storage(settings.storage_dir)
+    inbox = service.Inbox(context.db, settings, Storage(settings.storage_dir), secret)
     try:
         async with imap.Mailbox(imap.parse_url(settings.imap_url)) as mailbox:
             while batch := await mailbox.unprocessed(BATCH):
                 for _, raw in batch:
-                    await service.ingest(context.db, settings, storage, raw, secret)
+                    await inbox.ingest(raw)
                 await mailbox.mark_processed([uid for uid, _ in batch])
                 if len(batch) < BATCH:
                     break

@@ -91,43 +91,105 @@ def limits(settings: Settings) -> incoming.Limits:
     )
 
 
-async def ingest(
-    db: Database, settings: Settings, storage: Storage, raw: bytes, secret: str
-) -> Outcome:
-    """Take one mail; never raises for anything about the mail itself."""
-    try:
-        mail = incoming.parse(raw, limits(settings))
-    except incoming.Rejected as exc:
-        key = "sha256:" + hashlib.sha256(raw).hexdigest()
-        return await _reject(db, key, "", "", str(exc), None)
-    key = mail.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
-    async with db.read() as conn:
-        before = await repository.received(conn, key)
-    if before is not None:
-        return _earlier(before)
-    try:
-        return await _settle(db, settings, storage, mail, key, secret)
-    except IntegrityViolation:
-        # the same mail taken by a racing process, or its sender added as a user meanwhile
-        async with db.read() as conn:
+@dataclass(frozen=True)
+class Inbox:
+    """Where mail is taken in: this process's database, settings and file storage, and the
+    secret that signs reply addresses (`reply_secret`)."""
+
+    db: Database
+    settings: Settings
+    storage: Storage
+    secret: str
+
+    async def ingest(self, raw: bytes) -> Outcome:
+        """Take one mail; never raises for anything about the mail itself."""
+        try:
+            mail = incoming.parse(raw, limits(self.settings))
+        except incoming.Rejected as exc:
+            key = "sha256:" + hashlib.sha256(raw).hexdigest()
+            return await _reject(self.db, key, "", "", str(exc), None)
+        key = mail.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+        async with self.db.read() as conn:
             before = await repository.received(conn, key)
         if before is not None:
             return _earlier(before)
-        return await _settle(db, settings, storage, mail, key, secret)
+        try:
+            return await self._settle(mail, key)
+        except IntegrityViolation:
+            # the same mail taken by a racing process, or its sender added as a user meanwhile
+            async with self.db.read() as conn:
+                before = await repository.received(conn, key)
+            if before is not None:
+                return _earlier(before)
+            return await self._settle(mail, key)
 
+    async def _settle(self, mail: incoming.Inbound, key: str) -> Outcome:
+        try:
+            return await self._accept(mail, key)
+        except _Refuse as exc:
+            return await _reject(self.db, key, mail.sender, mail.subject, str(exc), exc.ticket_id)
 
-async def _settle(
-    db: Database,
-    settings: Settings,
-    storage: Storage,
-    mail: incoming.Inbound,
-    key: str,
-    secret: str,
-) -> Outcome:
-    try:
-        return await _accept(db, settings, storage, mail, key, secret)
-    except _Refuse as exc:
-        return await _reject(db, key, mail.sender, mail.subject, str(exc), exc.ticket_id)
+    async def _accept(self, mail: incoming.Inbound, key: str) -> Outcome:
+        settings, secret = self.settings, self.secret
+        ours = address.sender(settings.mail_from)
+        if mail.automatic is not None:
+            raise _Refuse(f"automatic mail ({mail.automatic})")
+        if mail.sender == ours.address or (
+            mail.sender.startswith(f"{ours.local}+") and mail.sender.endswith(f"@{ours.domain}")
+        ):
+            raise _Refuse("mail from our own address (a loop)")
+        text = mail.text
+        if not text and not mail.attachments:
+            raise _Refuse("the mail has no text and no attachments")
+        if len(text) > settings.max_message_length:
+            raise _Refuse(f"the text is longer than {settings.max_message_length} characters")
+        files = [_upload(a) for a in mail.attachments]
+        async with (
+            attachments.pending_uploads(self.storage, files, settings) as uploads,
+            self.db.transaction() as conn,
+        ):
+            since = timestamps.ago(timedelta(hours=1))
+            if await repository.accepted_since(conn, mail.sender, since) >= PER_SENDER_PER_HOUR:
+                raise _Refuse(
+                    f"more than {PER_SENDER_PER_HOUR} mails from {mail.sender} in an hour"
+                )
+            try:
+                wanted = await _match(conn, ours, mail, secret)
+            except address.BadSignature as exc:
+                raise _Refuse(str(exc)) from None
+            author = await _author(conn, mail.sender)
+            events: list[Event | None] = []
+            now = timestamps.now()  # a new ticket and its first message: one moment
+            if wanted is None:
+                if author is None:
+                    if not settings.mail_create_users:
+                        raise _Refuse(
+                            f"{mail.sender} is not a user (SUPPORTDESK_MAIL_CREATE_USERS=0)"
+                        )
+                    author = await _new_customer(conn, mail)
+                    events.append(log.created(USERS, author))
+                values = {"subject": _subject(mail.subject), "user_id": author["id"]}
+                ticket = await tickets.insert_ticket(conn, settings, values, now)
+                events.append(log.created(TICKETS, ticket, ticket["id"]))
+            else:
+                ticket = await _writable(conn, wanted)
+                if author is None:
+                    raise _Refuse(f"{mail.sender} is not a user of this desk", ticket["id"])
+                if author["id"] != ticket["user_id"] and author["role_id"] is None:
+                    raise _Refuse(
+                        f"{mail.sender} may not write to ticket #{ticket['id']} "
+                        "(neither its customer nor staff)",
+                        ticket["id"],
+                    )
+            row, made = await messages.insert_message(
+                conn, settings, ticket, author["id"], text, uploads, now
+            )
+            events.extend(made)
+            recorded = await _record(conn, key, mail.sender, None, ticket["id"], row["id"], now)
+            if recorded is None:  # a racing process took the same mail: roll this one back
+                raise IntegrityViolation("this mail was recorded meanwhile")
+            await log.record(conn, Actor("email", author["id"]), events)
+            return Outcome(True, None, ticket["id"], row["id"])
 
 
 def _earlier(row: Row) -> Outcome:
@@ -138,82 +200,6 @@ def _earlier(row: Row) -> Outcome:
         row["ticket_message_id"],
         duplicate=True,
     )
-
-
-async def _accept(
-    db: Database,
-    settings: Settings,
-    storage: Storage,
-    mail: incoming.Inbound,
-    key: str,
-    secret: str,
-) -> Outcome:
-    ours = address.sender(settings.mail_from)
-    if mail.automatic is not None:
-        raise _Refuse(f"automatic mail ({mail.automatic})")
-    if mail.sender == ours.address or (
-        mail.sender.startswith(f"{ours.local}+") and mail.sender.endswith(f"@{ours.domain}")
-    ):
-        raise _Refuse("mail from our own address (a loop)")
-    text = mail.text
-    if not text and not mail.attachments:
-        raise _Refuse("the mail has no text and no attachments")
-    if len(text) > settings.max_message_length:
-        raise _Refuse(f"the text is longer than {settings.max_message_length} characters")
-    files = [_upload(a) for a in mail.attachments]
-    async with (
-        attachments.pending_uploads(storage, files, settings) as uploads,
-        db.transaction() as conn,
-    ):
-        since = timestamps.ago(timedelta(hours=1))
-        if await repository.accepted_since(conn, mail.sender, since) >= PER_SENDER_PER_HOUR:
-            raise _Refuse(f"more than {PER_SENDER_PER_HOUR} mails from {mail.sender} in an hour")
-        try:
-            wanted = await _match(conn, ours, mail, secret)
-        except address.BadSignature as exc:
-            raise _Refuse(str(exc)) from None
-        author = await _author(conn, mail.sender)
-        events: list[Event | None] = []
-        now = timestamps.now()  # a new ticket and its first message: one moment
-        if wanted is None:
-            if author is None:
-                if not settings.mail_create_users:
-                    raise _Refuse(f"{mail.sender} is not a user (SUPPORTDESK_MAIL_CREATE_USERS=0)")
-                author = await _new_customer(conn, mail)
-                events.append(log.created(USERS, author))
-            values = {"subject": _subject(mail.subject), "user_id": author["id"]}
-            ticket = await tickets.insert_ticket(conn, settings, values, now)
-            events.append(log.created(TICKETS, ticket, ticket["id"]))
-        else:
-            ticket = await _writable(conn, wanted)
-            if author is None:
-                raise _Refuse(f"{mail.sender} is not a user of this desk", ticket["id"])
-            if author["id"] != ticket["user_id"] and author["role_id"] is None:
-                raise _Refuse(
-                    f"{mail.sender} may not write to ticket #{ticket['id']} "
-                    "(neither its customer nor staff)",
-                    ticket["id"],
-                )
-        row, made = await messages.insert_message(
-            conn, settings, ticket, author["id"], text, uploads, now
-        )
-        events.extend(made)
-        recorded = await repository.receive(
-            conn,
-            {
-                "message_id": key,
-                "sender": mail.sender,
-                "state": repository.ACCEPTED,
-                "reason": None,
-                "ticket_id": ticket["id"],
-                "ticket_message_id": row["id"],
-                "received_at": now,
-            },
-        )
-        if recorded is None:  # a racing process took the same mail: roll this one back
-            raise IntegrityViolation("this mail was recorded meanwhile")
-        await log.record(conn, Actor("email", author["id"]), events)
-        return Outcome(True, None, ticket["id"], row["id"])
 
 
 async def _match(
@@ -279,23 +265,37 @@ def _upload(attachment: incoming.Attachment) -> UploadFile:
     )
 
 
+async def _record(
+    conn: Conn,
+    key: str,
+    sender: str,
+    reason: str | None,
+    ticket_id: int | None,
+    message_id: int | None,
+    at: str,
+) -> int | None:
+    """The record of a mail received: accepted, or rejected for `reason`. None when this
+    Message-ID was recorded already."""
+    return await repository.receive(
+        conn,
+        {
+            "message_id": key,
+            "sender": sender,
+            "state": repository.ACCEPTED if reason is None else repository.REJECTED,
+            "reason": reason,
+            "ticket_id": ticket_id,
+            "ticket_message_id": message_id,
+            "received_at": at,
+        },
+    )
+
+
 async def _reject(
     db: Database, key: str, sender: str, subject: str, reason: str, ticket_id: int | None
 ) -> Outcome:
     """Record a refused mail and its `mail.rejected` event (once per Message-ID)."""
     async with db.transaction() as conn:
-        row_id = await repository.receive(
-            conn,
-            {
-                "message_id": key,
-                "sender": sender,
-                "state": repository.REJECTED,
-                "reason": reason,
-                "ticket_id": ticket_id,
-                "ticket_message_id": None,
-                "received_at": timestamps.now(),
-            },
-        )
+        row_id = await _record(conn, key, sender, reason, ticket_id, None, timestamps.now())
         if row_id is None:
             before = await repository.received(conn, key)
             assert before is not None
