@@ -1,5 +1,5 @@
 """The `mail_in` job (SPEC 13): polls the IMAP mailbox every `SUPPORTDESK_IMAP_POLL` and takes
-each new mail (`mail.service.ingest`). On only when `SUPPORTDESK_IMAP_URL` is set.
+each new mail (`mail.service.Inbox.ingest`). On only when `SUPPORTDESK_IMAP_URL` is set.
 
 A mail is flagged processed on the server after it was taken; a crash in between fetches it
 again, and its Message-ID, recorded with it, makes the second time change nothing. A mail

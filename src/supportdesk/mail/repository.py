@@ -89,7 +89,6 @@ _RECEIVE = (
     .on_conflict_do_nothing(index_elements=[mail_inbox.c.message_id])
     .returning(mail_inbox.c.id)
 )
-_OUTBOX_BY_ID = select(mail_outbox).where(mail_outbox.c.id == bindparam("row_id"))
 
 
 async def get_meta(conn: Conn, key: str) -> str | None:
@@ -138,10 +137,6 @@ async def finish(
             "error": error,
         },
     )
-
-
-async def outbox_row(conn: Conn, row_id: int) -> Row | None:
-    return await conn.fetch_one(_OUTBOX_BY_ID, {"row_id": row_id})
 
 
 async def notified_staff(conn: Conn) -> list[Row]:

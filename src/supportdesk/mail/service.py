@@ -153,11 +153,11 @@ class Inbox:
                 raise _Refuse(
                     f"more than {PER_SENDER_PER_HOUR} mails from {mail.sender} in an hour"
                 )
+            author = await _author(conn, mail.sender)
             try:
-                wanted = await _match(conn, ours, mail, secret)
+                wanted = await _match(conn, ours, mail, secret, author)
             except address.BadSignature as exc:
                 raise _Refuse(str(exc)) from None
-            author = await _author(conn, mail.sender)
             events: list[Event | None] = []
             now = timestamps.now()  # a new ticket and its first message: one moment
             if wanted is None:
@@ -203,9 +203,10 @@ def _earlier(row: Row) -> Outcome:
 
 
 async def _match(
-    conn: Conn, ours: address.Sender, mail: incoming.Inbound, secret: str
+    conn: Conn, ours: address.Sender, mail: incoming.Inbound, secret: str, author: Row | None
 ) -> int | None:
-    """The ticket this mail answers, by SPEC 13's order, or None for a new ticket."""
+    """The ticket this mail answers, by SPEC 13's order, or None for a new ticket. `author`:
+    the sender's user, if any (the subject's number counts only for the ticket's owner)."""
     signed = address.reply_ticket(ours, mail.recipients, secret)
     if signed is not None:
         if await tickets.tickets_by_ids(conn, [signed]):
@@ -217,8 +218,7 @@ async def _match(
     numbered = address.subject_ticket(mail.subject)
     if numbered is not None:
         found = await tickets.tickets_by_ids(conn, [numbered])
-        owner = await users.id_by_email(conn, mail.sender)
-        if found and owner is not None and found[0]["user_id"] == owner:
+        if found and author is not None and found[0]["user_id"] == author["id"]:
             return numbered
     return None
 

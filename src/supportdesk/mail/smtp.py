@@ -7,7 +7,7 @@ by default). Certificates are checked against the system's trust store.
 Failures come in three kinds, because the outbox treats them differently: `Unavailable` (no
 connection, a timeout, a refused login, a 421) means the server cannot be used now, `Deferred`
 (another 4xx answer to one mail) means try that mail again later, and `Refused` (a 5xx answer
-to one mail) means it will never go. Neither message ever contains the
+to one mail) means it will never go. None of their messages ever contains the
 password.
 """
 
@@ -89,7 +89,7 @@ class Refused(Exception):
 
 class Connection:
     """One SMTP session, kept for a batch: `async with Connection(target, helo) as smtp:
-    await smtp.send(message)`."""
+    await smtp.send(message, sender, recipients)`."""
 
     def __init__(self, target: SmtpTarget, helo: str, timeout: float = TIMEOUT_S) -> None:
         self.target = target
