@@ -42,6 +42,7 @@ class Receiver:
     answer: str | None = None
     stall_s: float = 0.0
     stall_from: int = 1
+    mail_from_answer: str | None = None  # e.g. `530 5.7.0 Authentication required` to MAIL
     stalling: threading.Event = field(default_factory=threading.Event)
     data_calls: int = 0
     received: list[Received] = field(default_factory=list)
@@ -52,6 +53,15 @@ class Receiver:
     def url(self) -> str:
         login = f"{self.user}:{self.password}@" if self.user else ""
         return f"smtp://{login}127.0.0.1:{self.port}"
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.mail_from_answer is not None:
+            return self.mail_from_answer
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.data_calls += 1
@@ -95,6 +105,7 @@ class Receiver:
             self.received.clear()
         self.data_calls = 0
         self.stall_s, self.stall_from = 0.0, 1
+        self.mail_from_answer = None
         self.stalling.clear()
         self.answer = None
 

@@ -4,6 +4,7 @@ reason and nothing else written."""
 
 from __future__ import annotations
 
+import asyncio
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -288,3 +289,50 @@ async def test_a_reply_to_a_merged_ticket_goes_to_its_target(
 async def test_an_empty_mail_is_refused(desk: Desk, client: httpx.AsyncClient) -> None:
     outcome = await desk.ingest(mail("carla@example.org", "\n"))
     assert outcome.reason == "the mail has no text and no attachments"
+
+
+async def test_fields_no_database_column_takes_are_cleaned_or_refused(
+    desk: Desk, client: httpx.AsyncClient
+) -> None:
+    long_id = mail("carla@example.org", "Long id")
+    del long_id["Message-ID"]
+    long_id["Message-ID"] = f"<{'a' * 300}@client.example.org>"
+    first = await desk.ingest(long_id)
+    assert first.accepted, first
+    assert (await desk.ingest(long_id)).duplicate
+    nul = mail("carla@example.org", "hello\x00world", subject="bad\x00subject")
+    outcome = await desk.ingest(nul)
+    assert outcome.accepted, outcome
+    (message,) = await messages_of(client, outcome.ticket_id or 0)
+    assert message["attributes"]["message"] == "helloworld"
+    assert (await ticket_of(client, outcome.ticket_id or 0))["subject"] == "badsubject"
+    long_sender = await desk.ingest(mail(f"{'x' * 300}@example.org", "Hi"))
+    assert long_sender.reason == "the From address is not a usable address (312 characters)"
+
+
+async def test_mails_at_once_from_one_new_sender_are_all_taken(
+    desk: Desk, client: httpx.AsyncClient
+) -> None:
+    mails = [mail("new@example.org", f"Mail {n}") for n in range(4)]
+    outcomes = await asyncio.gather(*(desk.ingest(m) for m in mails))
+    assert all(o.accepted for o in outcomes), outcomes
+    users = (await client.get("/users", params={"filter[email]": "new@example.org"})).json()
+    assert users["meta"]["total"] == 1
+    same = mail("other@example.org", "Once")
+    again = await asyncio.gather(*(desk.ingest(same) for _ in range(3)))
+    assert sorted(o.duplicate for o in again) == [False, True, True]
+    assert len({o.message_id for o in again}) == 1
+
+
+async def test_an_unforeseen_failure_rejects_the_mail_and_writes_nothing_else(
+    desk: Desk, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(service.messages, "insert_message", broken)
+    outcome = await desk.ingest(mail("carla@example.org", "Hello"))
+    assert outcome.reason == "the mail could not be taken (RuntimeError)"
+    assert (await client.get("/users")).json()["meta"]["total"] == 0
+    (event,) = await events(client)
+    assert event["attributes"]["event"] == "mail.rejected"

@@ -323,3 +323,49 @@ async def test_a_ticket_opened_by_mail_is_one_mail_to_staff_with_its_text(
     assert "New ticket" in text_of(staff_mail) and "Smoke everywhere." in text_of(staff_mail)
     (opened,) = mails["carla@example.org"]
     assert "Smoke everywhere." not in text_of(opened)  # nobody is mailed their own words
+
+
+async def test_a_refused_sender_address_keeps_every_mail(
+    app: FastAPI, client: httpx.AsyncClient, smtp: Receiver, mailer: Mailer
+) -> None:
+    """A 5xx to MAIL FROM is about the desk's own setup, not one mail: nothing is failed."""
+    customer = await factories.user(client, email="carla@example.org")
+    agent = await factories.staff(client, email="agent@example.net")
+    smtp.mail_from_answer = "530 5.7.0 Authentication required"
+    await factories.ticket(client, customer["id"], assigned_to=int(agent["id"]))
+    with pytest.raises(StepFailed, match=r"530 5\.7\.0 Authentication required"):
+        await mailer.step()
+    assert {row["state"] for row in await outbox(app)} == {"pending"}
+    smtp.mail_from_answer = None
+    mailer.job.step.keywords["state"].paused_until = 0.0
+    await mailer.step()
+    assert {row["state"] for row in await outbox(app)} == {"sent"}
+
+
+async def test_an_address_the_server_cannot_carry_fails_alone(
+    app: FastAPI, client: httpx.AsyncClient, smtp: Receiver, mailer: Mailer
+) -> None:
+    """A non-ASCII address to a server without SMTPUTF8 fails that mail, not the queue."""
+    customer = await factories.user(client, email="jörg@example.org")
+    agent = await factories.staff(client, email="agent@example.net")
+    await factories.ticket(client, customer["id"], assigned_to=int(agent["id"]))
+    await mailer.step()
+    states = {row["recipient"]: row["state"] for row in await outbox(app)}
+    assert states == {"jörg@example.org": "failed", "agent@example.net": "sent"}
+    assert sorted(by_recipient(smtp)) == ["agent@example.net"]
+
+
+async def test_a_notice_that_cannot_be_composed_fails_alone(
+    app: FastAPI, client: httpx.AsyncClient, smtp: Receiver, tmp_path: Path
+) -> None:
+    (tmp_path / "opened.txt").write_text("{{ no_such_value }}\n")  # a replaced template, broken
+    runner = Mailer(app, smtp, mail_templates=str(tmp_path))
+    await runner.step()
+    customer = await factories.user(client, email="carla@example.org")
+    agent = await factories.staff(client, email="agent@example.net")
+    await factories.ticket(client, customer["id"], assigned_to=int(agent["id"]))
+    await runner.step()
+    rows = {row["recipient"]: row for row in await outbox(app)}
+    assert rows["carla@example.org"]["state"] == "failed"
+    assert "could not be composed: UndefinedError" in rows["carla@example.org"]["error"]
+    assert rows["agent@example.net"]["state"] == "sent"

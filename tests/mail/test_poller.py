@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from supportdesk.jobs import mail_in
 from supportdesk.jobs.runner import JobContext, StepFailed
-from supportdesk.mail import address
+from supportdesk.mail import address, service
 from tests import factories
 from tests.mail.dovecot import PASSWORD, Dovecot
 
@@ -127,3 +127,31 @@ async def test_a_wrong_password_is_one_line_without_it(app: FastAPI, mailbox: Do
     assert str(failed.value).startswith("IMAP login failed for support@127.0.0.1:")
     assert PASSWORD not in str(failed.value)
     assert quote(PASSWORD, safe="") not in str(failed.value)
+
+
+async def test_a_failure_mid_batch_keeps_what_was_taken(
+    app: FastAPI, client: httpx.AsyncClient, mailbox: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database failing on the second mail: the first is flagged, the rest wait."""
+    for n in range(3):
+        mailbox.append(mail(f"c{n}@example.org", f"Mail {n}").as_bytes())
+    original = service.Inbox.ingest
+    calls = 0
+
+    async def failing(self: service.Inbox, raw: bytes) -> service.Outcome:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("the database went away")
+        return await original(self, raw)
+
+    monkeypatch.setattr(service.Inbox, "ingest", failing)
+    job = mail_in.job(context(app, mailbox.url).settings)
+    assert job is not None
+    with pytest.raises(ConnectionError):
+        await job.step(context(app, mailbox.url))
+    flagged = [f for f in mailbox.flags().values() if "$Supportdesk" in f]
+    assert len(flagged) == 1
+    await job.step(context(app, mailbox.url))
+    assert all("$Supportdesk" in f for f in mailbox.flags().values())
+    assert (await client.get("/tickets")).json()["meta"]["total"] == 3

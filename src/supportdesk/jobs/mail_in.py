@@ -25,9 +25,13 @@ async def step(context: JobContext) -> None:
     try:
         async with imap.Mailbox(imap.parse_url(settings.imap_url)) as mailbox:
             while batch := await mailbox.unprocessed(BATCH):
-                for _, raw in batch:
-                    await inbox.ingest(raw)
-                await mailbox.mark_processed([uid for uid, _ in batch])
+                taken: list[str] = []
+                try:
+                    for uid, raw in batch:
+                        await inbox.ingest(raw)
+                        taken.append(uid)
+                finally:  # a failure (the database down) leaves the rest for the next poll
+                    await mailbox.mark_processed(taken)
                 if len(batch) < BATCH:
                     break
     except imap.MailboxError as exc:

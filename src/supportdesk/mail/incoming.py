@@ -151,13 +151,22 @@ def _header_length(raw: bytes, start: int, limit: int) -> int:
     return (min(ends) if ends else end) - start
 
 
+# Control characters (NUL among them) that a database text column refuses or a reader cannot
+# see: dropped from everything kept as text. Tab and newline stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MAX_ADDRESS = 254  # RFC 5321's longest forward path, and what `mail_inbox.sender` holds
+
+
 def _parse(raw: bytes, limits: Limits) -> Inbound:
     message = BytesParser(policy=policy.default).parsebytes(raw)
     parts = _walk(message, limits)
     sender, sender_name = _sender(message)
-    subject = " ".join(str(message.get("Subject", "")).split())
+    if len(sender) > MAX_ADDRESS or _CONTROL.search(sender):
+        raise Rejected(f"the From address is not a usable address ({len(sender)} characters)")
+    sender_name = _CONTROL.sub("", sender_name)
+    subject = _CONTROL.sub("", " ".join(str(message.get("Subject", "")).split()))
     body, attachments = _contents(parts, limits)
-    text = _new_text(body, forwarding=_FORWARD_SUBJECT.match(subject) is not None)
+    text = _CONTROL.sub("", _new_text(body, forwarding=_FORWARD_SUBJECT.match(subject) is not None))
     return Inbound(
         message_id=_message_id(message),
         sender=sender,

@@ -18,6 +18,7 @@ transaction, same moment) is in the staff's new-ticket mail rather than a mail o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from supportdesk.ticket_messages import repository as messages
 from supportdesk.tickets import service as tickets
 from supportdesk.users import service as users
 
+logger = logging.getLogger("supportdesk.mail")
 FAN_OUT_BATCH = 500
 SEND_BATCH = 100
 # events older than this when first read are not mailed (mail switched on after a pause)
@@ -66,31 +68,44 @@ async def fan_out(db: Database, settings: Settings, composer: Composer) -> bool:
         context = await _Context.load(conn, events)
         now = datetime.now(UTC)
         fresh = timestamps.to_text(now - STALE)
-        rows = [
-            _row(composer.compose(notice, now), notice, now)
-            for event in events
-            if event["occurred_at"] >= fresh
-            for notice in _notices(settings, context, event)
-        ]
+        rows: list[dict[str, Any]] = []
+        stale = 0
+        for event in events:
+            if event["occurred_at"] < fresh:
+                stale += 1
+                continue
+            rows.extend(
+                _row(composer, notice, now) for notice in _notices(settings, context, event)
+            )
+        if stale:
+            logger.warning("mail: %d event(s) over a day old when read were not mailed", stale)
         await repository.enqueue(conn, rows)
         await repository.set_meta(conn, repository.CURSOR_KEY, str(events[-1]["id"]))
     return len(events) == FAN_OUT_BATCH
 
 
-def _row(content: str, notice: Notice, now: datetime) -> dict[str, Any]:
+def _row(composer: Composer, notice: Notice, now: datetime) -> dict[str, Any]:
+    """The outbox row of a notice: pending, or failed at once when it cannot be put together
+    (a replaced template that breaks, an address no header can carry), so that one bad notice
+    never holds up the others."""
     at = timestamps.to_text(now)
-    return {
+    row = {
         "event_id": notice.event_id,
         "ticket_id": notice.ticket["id"],
         "user_id": notice.recipient["id"],
         "recipient": notice.recipient["email"].lower(),
         "notice": notice.notice,
-        "message_id": _message_id(content),
-        "content": content,
-        "state": repository.PENDING,
-        "next_attempt_at": at,
         "created_at": at,
     }
+    try:
+        content = composer.compose(notice, now)
+    except Exception as exc:
+        logger.exception("mail: notice %s of event %s not composed", notice.notice, row["event_id"])
+        error = f"could not be composed: {type(exc).__name__}: {exc}"
+        return {**row, "message_id": "", "content": "", "state": repository.FAILED,
+                "next_attempt_at": None, "error": error}  # fmt: skip
+    return {**row, "message_id": _message_id(content), "content": content,
+            "state": repository.PENDING, "next_attempt_at": at, "error": None}  # fmt: skip
 
 
 def _message_id(content: str) -> str:

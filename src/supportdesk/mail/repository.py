@@ -35,6 +35,7 @@ _OUTBOX_COLUMNS = (
     "content",
     "state",
     "next_attempt_at",
+    "error",
     "created_at",
 )
 _ENQUEUE = (

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from starlette.datastructures import Headers, UploadFile
 from supportdesk import timestamps
 from supportdesk.config import Settings
 from supportdesk.db import Conn, Database, IntegrityViolation, Row
+from supportdesk.errors import ValidationFailed
 from supportdesk.events import log
 from supportdesk.events.log import Actor, Event
 from supportdesk.mail import address, incoming, repository
@@ -41,7 +43,9 @@ from supportdesk.users import repository as users
 from supportdesk.users import service as users_service
 from supportdesk.users.resource import USERS
 
+logger = logging.getLogger("supportdesk.mail")
 PER_SENDER_PER_HOUR = 20
+MAX_KEY = 200  # longer Message-IDs are recorded by their hash
 MAX_MERGE_HOPS = 10
 _REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|vs|antw|tr|rif)\s*(\[\d+\])?\s*:\s*)+", re.I)
 
@@ -106,22 +110,29 @@ class Inbox:
         try:
             mail = incoming.parse(raw, limits(self.settings))
         except incoming.Rejected as exc:
-            key = "sha256:" + hashlib.sha256(raw).hexdigest()
-            return await _reject(self.db, key, "", "", str(exc), None)
-        key = mail.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+            return await _reject(self.db, _key(None, raw), "", "", str(exc), None)
+        key = _key(mail.message_id, raw)
         async with self.db.read() as conn:
             before = await repository.received(conn, key)
         if before is not None:
             return _earlier(before)
         try:
-            return await self._settle(mail, key)
-        except IntegrityViolation:
-            # the same mail taken by a racing process, or its sender added as a user meanwhile
-            async with self.db.read() as conn:
-                before = await repository.received(conn, key)
-            if before is not None:
-                return _earlier(before)
-            return await self._settle(mail, key)
+            try:
+                return await self._settle(mail, key)
+            except IntegrityViolation:
+                # the same mail taken by a racing process, or its sender added meanwhile
+                async with self.db.read() as conn:
+                    before = await repository.received(conn, key)
+                if before is not None:
+                    return _earlier(before)
+                return await self._settle(mail, key)
+        except Exception as exc:
+            # Something about this mail that no check above foresaw: it is rejected, so that
+            # it cannot stop the poller; if the database itself fails, so does this record,
+            # and the mail is taken again later.
+            logger.exception("mail %s from %s could not be taken", key, mail.sender)
+            reason = f"the mail could not be taken ({type(exc).__name__})"
+            return await _reject(self.db, key, mail.sender, mail.subject, reason, None)
 
     async def _settle(self, mail: incoming.Inbound, key: str) -> Outcome:
         try:
@@ -192,6 +203,16 @@ class Inbox:
             return Outcome(True, None, ticket["id"], row["id"])
 
 
+def _key(message_id: str | None, raw: bytes) -> str:
+    """What makes a mail received twice count once: its Message-ID, hashed when too long for
+    the record (255 characters), or the whole mail's hash when it has none."""
+    if message_id is None:
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+    if len(message_id) > MAX_KEY:
+        return "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
+    return message_id
+
+
 def _earlier(row: Row) -> Outcome:
     return Outcome(
         row["state"] == repository.ACCEPTED,
@@ -241,15 +262,19 @@ async def _author(conn: Conn, email: str) -> Row | None:
 
 
 async def _new_customer(conn: Conn, mail: incoming.Inbound) -> Row:
+    """A customer for an unknown sender. One added meanwhile by a racing mail from the same
+    address is an IntegrityViolation, which makes `Inbox.ingest` take this mail again (the
+    sender is then known)."""
     first, _, last = mail.sender_name.partition(" ")
-    return await users_service.insert_user(
-        conn,
-        {
-            "email": mail.sender,
-            "first_name": first[:255] or None,
-            "last_name": last.strip()[:255] or None,
-        },
-    )
+    values = {
+        "email": mail.sender,
+        "first_name": first[:255] or None,
+        "last_name": last.strip()[:255] or None,
+    }
+    try:
+        return await users_service.insert_user(conn, values)
+    except ValidationFailed as exc:
+        raise IntegrityViolation(f"{mail.sender} was added meanwhile") from exc
 
 
 def _subject(subject: str) -> str:

@@ -1,7 +1,7 @@
 """Sending mail over SMTP with aiosmtplib (SPEC 13).
 
-`SUPPORTDESK_SMTP_URL` is `smtp://[user:pass@]host[:port]` (plain; `?starttls=1` upgrades the
-connection first and refuses to go on without it) or `smtps://...` (TLS from the start, port 465
+`SUPPORTDESK_SMTP_URL` is `smtp://[user:pass@]host[:port]` (upgraded with STARTTLS when the
+server offers it; `?starttls=1` refuses to go on without it) or `smtps://...` (TLS from the start, port 465
 by default). Certificates are checked against the system's trust store.
 
 Failures come in three kinds, because the outbox treats them differently: `Unavailable` (no
@@ -13,6 +13,7 @@ password.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -101,8 +102,10 @@ class Connection:
             local_hostname=helo,
             timeout=timeout,
             use_tls=target.tls,
-            start_tls=target.starttls,
-            tls_context=ssl.create_default_context() if target.tls or target.starttls else None,
+            # smtp://: upgraded when the server offers STARTTLS (aiosmtplib's None), so a
+            # password never crosses in clear to a server that could have protected it
+            start_tls=True if target.starttls else None,
+            tls_context=ssl.create_default_context(),
         )
 
     async def __aenter__(self) -> Self:
@@ -135,6 +138,14 @@ class Connection:
                 _, answer = await self._client.send_message(
                     message, sender=sender, recipients=recipients
                 )
+        except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPHeloError) as exc:
+            # about the desk's own address or session, not this mail: every mail would get it
+            raise Unavailable(_answer(exc.code, exc.message).args[0]) from None
+        except (UnicodeEncodeError, aiosmtplib.SMTPNotSupported) as exc:
+            # an address this server cannot carry (non-ASCII without SMTPUTF8): this mail only
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await self._client.rset()
+            raise Refused(f"the SMTP server cannot take this mail: {_why(exc)}") from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             worst = max(exc.recipients, key=lambda r: r.code)
             raise _answer(worst.code, f"refused {worst.recipient}: {worst.message}") from None
