@@ -1,8 +1,8 @@
 """Sending mail over SMTP with aiosmtplib (SPEC 13).
 
 `SUPPORTDESK_SMTP_URL` is `smtp://[user:pass@]host[:port]` (upgraded with STARTTLS when the
-server offers it; `?starttls=1` refuses to go on without it) or `smtps://...` (TLS from the start, port 465
-by default). Certificates are checked against the system's trust store.
+server offers it; `?starttls=1` refuses to go on without it) or `smtps://...` (TLS from the
+start, port 465 by default). Certificates are checked against the system's trust store.
 
 Failures come in three kinds, because the outbox treats them differently: `Unavailable` (no
 connection, a timeout, a refused login, a 421) means the server cannot be used now, `Deferred`
