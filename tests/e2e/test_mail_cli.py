@@ -94,6 +94,11 @@ def test_mail_test_errors_are_one_line_without_the_password(tmp_path: Path) -> N
             lines = result.stderr.strip().splitlines()
             assert len(lines) == 1 and expected in lines[0], result.stderr
             assert "wrong-pass" not in result.stderr + result.stdout
+        bad_to = run_cli(
+            "mail", "test", "--to", "ops@example.org\r\nBcc: x@example.org",
+            "--smtp-url", guarded.url, env=_env(tmp_path), check=False,
+        )  # fmt: skip
+        assert bad_to.returncode == 2 and "is not an e-mail address" in bad_to.stderr
         unset = run_cli("mail", "test", "--to", "ops@example.org", env=_env(tmp_path), check=False)
         assert "no SMTP server: set SUPPORTDESK_SMTP_URL" in unset.stderr
     finally:

@@ -336,3 +336,11 @@ async def test_an_unforeseen_failure_rejects_the_mail_and_writes_nothing_else(
     assert (await client.get("/users")).json()["meta"]["total"] == 0
     (event,) = await events(client)
     assert event["attributes"]["event"] == "mail.rejected"
+
+
+async def test_our_own_address_is_recognised_whatever_its_case(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    desk = Desk(app, mail_from="Acme Support <Help@Example.NET>")
+    outcome = await desk.ingest(mail("help@example.net", "Bounced back"))
+    assert outcome.reason == "mail from our own address (a loop)"

@@ -83,6 +83,10 @@ def send_test(
     settings = load_settings(smtp_url=smtp_url)
     if settings.smtp_url is None:
         fail("no SMTP server: set SUPPORTDESK_SMTP_URL (or --smtp-url)")
+    try:
+        address.sender(to)
+    except ValueError:
+        fail(f"--to {to!r} is not an e-mail address")
     target = smtp.parse_url(settings.smtp_url)
     sender = address.sender(settings.mail_from)
     message = EmailMessage()

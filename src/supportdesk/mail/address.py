@@ -53,7 +53,8 @@ def sender(text: str) -> Sender:
     local, _, domain = addr.rpartition("@")
     if not local or not domain or "+" in local:
         raise ValueError("must be an address such as 'Support <support@example.com>' (no '+')")
-    return Sender(name, local, domain.lower())
+    # lower-cased: incoming addresses are, so our own comes back recognisable (loops)
+    return Sender(name, local.lower(), domain.lower())
 
 
 def signature(ticket_id: int, secret: str) -> str:
