@@ -50,38 +50,54 @@ SELECTION = Selection(names=("ticket.created", "ticket.updated", "ticket_message
 
 async def fan_out(db: Database, settings: Settings, composer: Composer) -> bool:
     """Add the mails of up to `FAN_OUT_BATCH` new events. True when a full batch was read
-    (more may follow). The first call only sets the cursor: history is never mailed."""
+    (more may follow). The first call only sets the cursor: history is never mailed.
+
+    The events and what the notices need are read, and the mails rendered, outside the write
+    transaction (on SQLite it holds the one write lock every API write waits for); the write
+    then adds the rows and moves the cursor only if the cursor is still where the read began,
+    so a second holder of the job (a lease taken over) adds nothing twice."""
     async with db.read() as conn:
         cursor = await repository.get_meta(conn, repository.CURSOR_KEY)
         newest = await log.newest_id(conn)
-    if cursor is not None and int(cursor) >= newest:
-        return False
-    async with db.transaction() as conn:
-        if cursor is None:
+        if cursor is not None and int(cursor) >= newest:
+            return False
+        events = (
+            []
+            if cursor is None
+            else await log.read_stored(conn, int(cursor), FAN_OUT_BATCH, SELECTION)
+        )
+        context = await _Context.load(conn, events) if events else None
+    if cursor is None:
+        async with db.transaction() as conn:
             await repository.add_meta(conn, repository.CURSOR_KEY, str(newest))
-            return False
-        cursor = await repository.get_meta(conn, repository.CURSOR_KEY)
-        assert cursor is not None
-        events = await log.read_stored(conn, int(cursor), FAN_OUT_BATCH, SELECTION)
-        if not events:
-            return False
-        context = await _Context.load(conn, events)
-        now = datetime.now(UTC)
-        fresh = timestamps.to_text(now - STALE)
-        rows: list[dict[str, Any]] = []
-        stale = 0
-        for event in events:
-            if event["occurred_at"] < fresh:
-                stale += 1
-                continue
-            rows.extend(
-                _row(composer, notice, now) for notice in _notices(settings, context, event)
-            )
-        if stale:
-            logger.warning("mail: %d event(s) over a day old when read were not mailed", stale)
+        return False
+    if context is None:
+        return False
+    rows = _rows(settings, composer, context, events)
+    async with db.transaction() as conn:
+        if await repository.get_meta(conn, repository.CURSOR_KEY) != cursor:
+            return True  # moved meanwhile: read again from where it is now
         await repository.enqueue(conn, rows)
         await repository.set_meta(conn, repository.CURSOR_KEY, str(events[-1]["id"]))
     return len(events) == FAN_OUT_BATCH
+
+
+def _rows(
+    settings: Settings, composer: Composer, context: _Context, events: list[Row]
+) -> list[dict[str, Any]]:
+    """The outbox rows of these events' notices; events over a day old are skipped (logged)."""
+    now = datetime.now(UTC)
+    fresh = timestamps.to_text(now - STALE)
+    rows: list[dict[str, Any]] = []
+    stale = 0
+    for event in events:
+        if event["occurred_at"] < fresh:
+            stale += 1
+            continue
+        rows.extend(_row(composer, notice, now) for notice in _notices(settings, context, event))
+    if stale:
+        logger.warning("mail: %d event(s) over a day old when read were not mailed", stale)
+    return rows
 
 
 def _row(composer: Composer, notice: Notice, now: datetime) -> dict[str, Any]:
