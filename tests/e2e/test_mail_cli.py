@@ -77,10 +77,11 @@ def test_mail_test_errors_are_one_line_without_the_password(tmp_path: Path) -> N
     guarded.start()
     try:
         cases = {
-            f"smtp://desk:wrong-pass@127.0.0.1:{guarded.port}": (
+            f"smtp://desk:wrong-pass@127.0.0.1:{guarded.port}?plain_auth=1": (
                 f"error: SMTP login failed for desk at 127.0.0.1:{guarded.port} "
                 "(wrong user or password)"
             ),
+            f"smtp://desk:wrong-pass@127.0.0.1:{guarded.port}": "offers no STARTTLS",
             f"smtp://desk:wrong-pass@127.0.0.1:{free_port()}": "connection refused",
             "http://desk:wrong-pass@127.0.0.1": "must start with smtp:// or smtps://",
             "smtp://desk:wrong-pass@127.0.0.1:99999": "port that is not a number",
@@ -103,3 +104,45 @@ def test_mail_test_errors_are_one_line_without_the_password(tmp_path: Path) -> N
         assert "no SMTP server: set SUPPORTDESK_SMTP_URL" in unset.stderr
     finally:
         guarded.stop()
+
+
+def test_ingest_counts_a_huge_mail_without_holding_it(tmp_path: Path) -> None:
+    """A mail far over the size limit on stdin: read to the end (the MTA's pipe is drained),
+    rejected by its size, recorded under its sender."""
+    env = {
+        **_env(tmp_path),
+        "SUPPORTDESK_MAX_ATTACHMENTS": "1",
+        "SUPPORTDESK_MAX_ATTACHMENT_BYTES": "1000",
+        "SUPPORTDESK_MAX_BODY_BYTES": "1024",
+    }  # the limit of a whole mail: twice 2,024 bytes
+    run_cli("migrate", env=env)
+    huge = _mail("Ann <ann@example.org>", "x" * 5_000_000)
+    piped = subprocess.run(
+        [sys.executable, "-m", "supportdesk", "mail", "ingest"],
+        input=huge,
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert piped.returncode == 65, piped.stderr
+    assert piped.stderr.decode().strip() == (
+        f"error: rejected: message too large ({len(huge)} bytes, more than 4048)"
+    )
+
+
+def test_ingest_exits_75_when_the_mail_cannot_be_taken_for_now(tmp_path: Path) -> None:
+    """EX_TEMPFAIL: the MTA keeps the mail and tries again (65 would bounce it)."""
+    path = tmp_path / "new.eml"
+    path.write_bytes(_mail("Ann <ann@example.org>", "It smokes."))
+    down = {
+        **_env(tmp_path),
+        "SUPPORTDESK_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x",
+    }
+    failed = run_cli("mail", "ingest", str(path), env=down, check=False)
+    assert failed.returncode == 75, failed.stderr
+    assert failed.stderr.startswith("error: ") and failed.stderr.count("\n") == 1
+    wrong = {**_env(tmp_path), "SUPPORTDESK_MAIL_FROM": "not an address"}
+    misconfigured = run_cli("mail", "ingest", str(path), env=wrong, check=False)
+    assert misconfigured.returncode == 75, misconfigured.stderr
+    assert misconfigured.stderr.startswith("error: invalid configuration: mail_from")

@@ -51,8 +51,10 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        login = f"{self.user}:{self.password}@" if self.user else ""
-        return f"smtp://{login}127.0.0.1:{self.port}"
+        """The receiver offers no STARTTLS: a login over the plain connection is asked for."""
+        if not self.user:
+            return f"smtp://127.0.0.1:{self.port}"
+        return f"smtp://{self.user}:{self.password}@127.0.0.1:{self.port}?plain_auth=1"
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

@@ -14,7 +14,14 @@ from dataclasses import replace
 
 import pytest
 
-from supportdesk.mail.imap import PROCESSED, ImapTarget, Mailbox, MailboxError, parse_url
+from supportdesk.mail.imap import (
+    PROCESSED,
+    Fetched,
+    ImapTarget,
+    Mailbox,
+    MailboxError,
+    parse_url,
+)
 from tests.mail.dovecot import PASSWORD, Dovecot
 
 
@@ -29,7 +36,7 @@ def message(number: int, body: bytes = b"") -> bytes:
     )
 
 
-async def read_all(target: ImapTarget, limit: int = 100) -> list[tuple[str, bytes]]:
+async def read_all(target: ImapTarget, limit: int = 100) -> list[Fetched]:
     async with Mailbox(target) as mailbox:
         return await mailbox.unprocessed(limit)
 
@@ -45,7 +52,9 @@ async def test_unprocessed_returns_the_mail_oldest_first_byte_for_byte(mailbox: 
         mailbox.append(raw)
     uids = sorted(mailbox.flags(), key=int)
 
-    assert await read_all(parse_url(mailbox.url)) == list(zip(uids, raws, strict=True))
+    expected = [Fetched(uid, raw, len(raw)) for uid, raw in zip(uids, raws, strict=True)]
+    assert await read_all(parse_url(mailbox.url)) == expected
+    assert all(fetched.whole for fetched in expected)
     # BODY.PEEK[]: reading set no flag
     assert mailbox.flags() == {uid: set() for uid in uids}
 
@@ -55,8 +64,8 @@ async def test_limit_takes_the_oldest(mailbox: Dovecot) -> None:
     for raw in raws:
         mailbox.append(raw)
     async with Mailbox(parse_url(mailbox.url)) as box:
-        assert [raw for _, raw in await box.unprocessed(2)] == raws[:2]
-        assert [raw for _, raw in await box.unprocessed(1)] == raws[:1]
+        assert [fetched.data for fetched in await box.unprocessed(2)] == raws[:2]
+        assert [fetched.data for fetched in await box.unprocessed(1)] == raws[:1]
         with pytest.raises(ValueError, match="at least 1"):
             await box.unprocessed(0)
 
@@ -67,21 +76,21 @@ async def test_marked_mail_is_not_returned_again(mailbox: Dovecot) -> None:
     target = parse_url(mailbox.url)
     async with Mailbox(target) as box:
         first, second, third, fourth = await box.unprocessed(10)
-        await box.mark_processed([first[0], third[0]])  # not consecutive: "1,3"
+        await box.mark_processed([first.uid, third.uid])  # not consecutive: "1,3"
         await box.mark_processed([])
         assert await box.unprocessed(10) == [second, fourth]
 
     assert mailbox.flags() == {
-        first[0]: {PROCESSED, "\\Seen"},
-        second[0]: set(),
-        third[0]: {PROCESSED, "\\Seen"},
-        fourth[0]: set(),
+        first.uid: {PROCESSED, "\\Seen"},
+        second.uid: set(),
+        third.uid: {PROCESSED, "\\Seen"},
+        fourth.uid: set(),
     }
     # a new session, with mail that came after the marking
     mailbox.append(message(5))
     remaining = await read_all(target)
-    assert [uid for uid, _ in remaining[:2]] == [second[0], fourth[0]]
-    assert [raw for _, raw in remaining] == [second[1], fourth[1], message(5)]
+    assert [fetched.uid for fetched in remaining[:2]] == [second.uid, fourth.uid]
+    assert [fetched.data for fetched in remaining] == [second.data, fourth.data, message(5)]
 
 
 async def test_mail_deleted_in_a_mail_client_is_skipped(mailbox: Dovecot) -> None:
@@ -89,7 +98,7 @@ async def test_mail_deleted_in_a_mail_client_is_skipped(mailbox: Dovecot) -> Non
     mailbox.append(message(2))
     first = min(mailbox.flags(), key=int)
     mailbox.store(first, "\\Deleted")
-    assert [raw for _, raw in await read_all(parse_url(mailbox.url))] == [message(2)]
+    assert [fetched.data for fetched in await read_all(parse_url(mailbox.url))] == [message(2)]
 
 
 async def test_a_wrong_password_is_one_line_without_the_password(dovecot: Dovecot) -> None:
@@ -147,7 +156,7 @@ async def test_imaps_with_a_trusted_certificate(
     target = parse_url(mailbox.tls_url)
     assert target.tls
     async with Mailbox(target) as box:
-        [(uid, raw)] = await box.unprocessed(10)
+        [(uid, raw, _)] = await box.unprocessed(10)
         assert raw == message(1)
         await box.mark_processed([uid])
     assert mailbox.flags() == {uid: {PROCESSED, "\\Seen"}}
@@ -212,30 +221,47 @@ async def test_a_25_mb_message_comes_back_intact(mailbox: Dovecot) -> None:
     assert len(raw) > 25_000_000
     mailbox.append(raw)
     async with Mailbox(parse_url(mailbox.url)) as box:
-        [(uid, fetched)] = await box.unprocessed(10)
-        assert fetched == raw
+        [(uid, fetched, size)] = await box.unprocessed(10)
+        assert (fetched, size) == (raw, len(raw))
         await box.mark_processed([uid])
         assert await box.unprocessed(10) == []
+
+
+async def test_a_message_over_the_limit_comes_without_its_body(mailbox: Dovecot) -> None:
+    small, large = message(1), message(2, b"x" * 5000 + b"\r\n")
+    mailbox.append(small)
+    mailbox.append(large)
+    async with Mailbox(parse_url(mailbox.url)) as box:
+        first, second = await box.unprocessed(10, max_bytes=len(small))
+    assert (first.data, first.size, first.whole) == (small, len(small), True)
+    assert second.size == len(large)
+    assert not second.whole
+    assert b"xxx" not in second.data
+    assert b"Message-ID: <2@example.com>" in second.data
+    assert b"From: Customer <customer@example.com>" in second.data
+    assert b"Subject: Help 2" in second.data
+    assert mailbox.flags() == {first.uid: set(), second.uid: set()}
 
 
 async def test_a_backlog_of_1000_in_batches_of_100(mailbox: Dovecot) -> None:
     raws = [message(number) for number in range(1000)]
     for raw in raws:
         mailbox.append(raw)
-    seen: list[tuple[str, bytes]] = []
+    seen: list[Fetched] = []
     async with Mailbox(parse_url(mailbox.url)) as box:
         # more than aioimaplib parses in one FETCH answer: fetched FETCH_CHUNK at a time
-        assert [raw for _, raw in await box.unprocessed(1000)] == raws
+        assert [fetched.data for fetched in await box.unprocessed(1000)] == raws
     started = time.perf_counter()
     async with Mailbox(parse_url(mailbox.url)) as box:
         while batch := await box.unprocessed(100):
             assert len(batch) == 100
             seen.extend(batch)
-            await box.mark_processed([uid for uid, _ in batch])
+            await box.mark_processed([fetched.uid for fetched in batch])
     elapsed = time.perf_counter() - started
-    assert [raw for _, raw in seen] == raws
-    assert len({uid for uid, _ in seen}) == 1000
-    assert [int(uid) for uid, _ in seen] == sorted(int(uid) for uid, _ in seen)
+    assert [fetched.data for fetched in seen] == raws
+    uids = [int(fetched.uid) for fetched in seen]
+    assert len(set(uids)) == 1000
+    assert uids == sorted(uids)
     assert all(flags == {PROCESSED, "\\Seen"} for flags in mailbox.flags().values())
     assert elapsed < 30, f"1,000 mails took {elapsed:.1f} s"
 

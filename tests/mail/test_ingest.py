@@ -234,6 +234,19 @@ async def test_a_sender_gets_twenty_mails_an_hour(desk: Desk, client: httpx.Asyn
     assert (await client.get("/tickets")).json()["meta"]["total"] == 20
 
 
+async def test_the_hourly_limit_holds_for_mail_taken_at_once(
+    desk: Desk, client: httpx.AsyncClient
+) -> None:
+    """Racing transactions (parallel `mail ingest` runs, two instances' pollers) each count
+    the sender's mail: the count and the write are one step per sender."""
+    await factories.user(client, email="busy@example.org")
+    outcomes = await asyncio.gather(
+        *(desk.ingest(mail("busy@example.org", f"Mail {n}")) for n in range(30))
+    )
+    assert sum(o.accepted for o in outcomes) == 20, outcomes
+    assert (await client.get("/tickets")).json()["meta"]["total"] == 20
+
+
 async def test_attachments_become_ticket_attachments(desk: Desk, client: httpx.AsyncClient) -> None:
     message = mail("carla@example.org", "See the log")
     message.add_attachment(b"line 1\nline 2\n", maintype="text", subtype="plain", filename="a.log")

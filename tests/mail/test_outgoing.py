@@ -273,7 +273,7 @@ async def test_a_wrong_password_is_one_clear_line(
     guarded.start()
     try:
         runner = Mailer(
-            app, guarded, smtp_url=f"smtp://desk:wrong-password@127.0.0.1:{guarded.port}"
+            app, guarded, smtp_url=guarded.url.replace("right-password", "wrong-password")
         )
         await runner.step()
         customer = await factories.user(client, email="carla@example.com")
@@ -282,6 +282,16 @@ async def test_a_wrong_password_is_one_clear_line(
             await runner.step()
         assert "SMTP login failed for desk at 127.0.0.1" in str(failed.value)
         assert "wrong-password" not in str(failed.value)
+        # without plain_auth=1 the password is not sent at all over the plain connection
+        plain = guarded.url.removesuffix("?plain_auth=1")
+        with pytest.raises(StepFailed) as failed:
+            await Mailer(app, guarded, smtp_url=plain).step()
+        assert str(failed.value).startswith(
+            f"the SMTP server 127.0.0.1:{guarded.port} offers no STARTTLS: the password is not "
+            "sent over a plain connection (use smtps://, or add ?plain_auth=1 for a relay you "
+            "trust the path to); trying again in"
+        )
+        assert guarded.received == []
         runner = Mailer(app, guarded)
         await runner.step()
         assert len(guarded.received) == 1

@@ -24,8 +24,9 @@ from tests.mail.dovecot import PASSWORD, Dovecot
 FROM = "Acme Support <help@example.net>"
 
 
-def context(app: FastAPI, url: str) -> JobContext:
-    settings = app.state.settings.model_copy(update={"imap_url": url, "mail_from": FROM})
+def context(app: FastAPI, url: str, **settings_: Any) -> JobContext:
+    update = {"imap_url": url, "mail_from": FROM, **settings_}
+    settings = app.state.settings.model_copy(update=update)
     return JobContext(app.state.db, settings, app.state.bus, "test")
 
 
@@ -96,11 +97,19 @@ async def test_a_backlog_of_good_and_hostile_mail(
     for raw in bad.values():
         mailbox.append(raw)
     mailbox.append(good[1].as_bytes())
-    step = mail_in.job(context(app, mailbox.url).settings)
+    # one attachment at most: a mail over 22 MB is too large to take
+    running = context(app, mailbox.url, max_attachments=1)
+    step = mail_in.job(running.settings)
     assert step is not None
-    await step.step(context(app, mailbox.url))
-    reasons = [r["reason"] for r in await rejections(client)]
+    await step.step(running)
+    rejected = await rejections(client)
+    reasons = [r["reason"] for r in rejected]
     assert len(reasons) == len(bad), reasons
+    # the huge mail was judged by its size on the server, and recorded from its header fields
+    # (its size as the server stores it: lines end in CRLF there)
+    size = len(bad["too large"].replace(b"\n", b"\r\n"))
+    assert rejected[0]["reason"] == f"message too large ({size} bytes, more than 23068672)"
+    assert (rejected[0]["sender"], rejected[0]["subject"]) == ("carla@example.org", "Help")
     for expected, reason in zip(bad, reasons, strict=True):
         assert expected in reason, (expected, reason)
     messages = (await client.get("/ticket-messages")).json()["data"]
@@ -113,7 +122,7 @@ async def test_a_backlog_of_good_and_hostile_mail(
     assert len(flags) == 2 + len(bad)
     assert all({"$Supportdesk", "\\Seen"} <= f for f in flags.values())
     # a second poll finds nothing new and changes nothing
-    await step.step(context(app, mailbox.url))
+    await step.step(running)
     assert len((await client.get("/ticket-messages")).json()["data"]) == 2
     assert len(await rejections(client)) == len(bad)
 
@@ -138,12 +147,12 @@ async def test_a_failure_mid_batch_keeps_what_was_taken(
     original = service.Inbox.ingest
     calls = 0
 
-    async def failing(self: service.Inbox, raw: bytes) -> service.Outcome:
+    async def failing(self: service.Inbox, raw: bytes, size: int | None = None) -> service.Outcome:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise ConnectionError("the database went away")
-        return await original(self, raw)
+        return await original(self, raw, size)
 
     monkeypatch.setattr(service.Inbox, "ingest", failing)
     job = mail_in.job(context(app, mailbox.url).settings)

@@ -404,3 +404,20 @@ def test_parts_without_boundaries_are_counted_while_walking() -> None:
     )
     assert parse(raw).automatic == "delivery report (delivery-status)"
     assert rejected(raw, Limits(max_parts=6)) == "too many MIME parts (more than 6)"
+
+
+def test_envelope_of_a_mail_too_large_to_take() -> None:
+    head = (
+        b"From: =?utf-8?q?J=C3=BCrgen?= <Juergen@Example.ORG>\r\nSubject: Big\x01 file\r\n"
+        b"Message-ID: <big@example.org>\r\n\r\nthe body, cut off here"
+    )
+    assert incoming.envelope(head) == incoming.Envelope(
+        "<big@example.org>", "juergen@example.org", "Big file"
+    )
+    # only the header fields, as the poller fetches them; and no usable From at all
+    assert incoming.envelope(b"Subject: x\r\n\r\n") == incoming.Envelope(None, "", "x")
+    assert incoming.envelope(b"From: nobody\r\n") == incoming.Envelope(None, "", "")
+    # a header block past the limit is read no further
+    long = b"Subject: " + b"a" * 100 + b"\r\nFrom: late@example.org\r\n\r\n"
+    limits = incoming.Limits(max_header_bytes=50)
+    assert incoming.envelope(long, limits).sender == ""

@@ -56,27 +56,30 @@ MAIL_CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(failure_code: int = 2, **overrides: Any) -> Settings:
+    """The settings, or one line and exit `failure_code` when one is wrong."""
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
-        fail(f"invalid configuration: {problems}")
+        fail(f"invalid configuration: {problems}", failure_code)
     for name, check in MAIL_CHECKS.items():
         value = getattr(settings, name)
         try:
             if value is not None:
                 check(value)
         except ValueError as exc:
-            fail(f"invalid configuration: {name}: {exc}")
+            fail(f"invalid configuration: {name}: {exc}", failure_code)
     return settings
 
 
-def run_with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+def run_with_db(
+    settings: Settings, action: Callable[[Database], Awaitable[T]], failure_code: int | None = None
+) -> T:
     """Open the database, run `action`, close it; database and validation problems become one
-    line on stderr and a non-zero exit."""
+    line on stderr and a non-zero exit (`failure_code` for every one of them, when given)."""
 
     async def main() -> T:
         db = open_database(settings.database_url)
@@ -86,21 +89,25 @@ def run_with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) 
         finally:
             await db.close()
 
+    def code(usual: int) -> int:
+        return usual if failure_code is None else failure_code
+
     try:
         return asyncio.run(main())
     except DatabaseConfigError as exc:
-        fail(str(exc))
+        fail(str(exc), code(2))
     except IntegrityViolation as exc:
-        fail(f"the database refused the change: {exc}", 1)
+        fail(f"the database refused the change: {exc}", code(1))
     except ValidationFailed as exc:
         for field, messages in exc.errors.items():
             for message in messages:
                 typer.echo(f"error: {field}: {message}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(code(1)) from None
     except SupportdeskError as exc:
-        fail(exc.message, 1)
+        fail(exc.message, code(1))
     except Exception as exc:  # one line, not a traceback: most often a schema behind the code
-        fail(f"{type(exc).__name__}: {exc} (is the database migrated? supportdesk migrate)", 1)
+        hint = "is the database migrated? supportdesk migrate"
+        fail(f"{type(exc).__name__}: {exc} ({hint})", code(1))
 
 
 def migrate(settings: Settings) -> None:

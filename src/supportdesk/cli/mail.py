@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 
 import typer
 
@@ -21,6 +21,8 @@ from supportdesk.ticket_attachments.storage import Storage
 app = typer.Typer(help="E-mail: take in a mail, check the SMTP settings.", no_args_is_help=True)
 
 EX_DATAERR = 65  # sysexits.h: the input data was incorrect (an MTA bounces the mail)
+EX_TEMPFAIL = 75  # sysexits.h: try again later (an MTA keeps the mail and retries)
+READ_CHUNK = 1 << 20
 TEST_TIMEOUT_S = 15.0
 
 
@@ -44,22 +46,31 @@ def ingest(
 ) -> None:
     """Take mail as the IMAP poller would: for an MTA that pipes each mail to a command, or a
     backlog of files in one run. One line per mail; exit 0 when every mail was accepted, 65
-    when one was rejected (the reasons on stderr)."""
+    when one was rejected (the reasons on stderr), 75 when mail could not be taken for now
+    (the database unreachable, a setting wrong: the MTA keeps the mail and tries again)."""
     paths = files or ["-"]
     for path in paths:
         if path != "-" and not (os.path.isfile(path) and os.access(path, os.R_OK)):
             fail(f"cannot read {path}: not a readable file")
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(failure_code=EX_TEMPFAIL, database_url=database_url)
+    max_bytes = service.limits(settings).max_bytes
 
-    def read(path: str) -> bytes:
-        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    def read(path: str) -> tuple[bytes, int]:
+        """The mail's first `max_bytes` + 1 bytes (all of it, unless too large to take) and
+        its size: the rest of a huge mail is counted, never held."""
+        with open(path, "rb") if path != "-" else contextlib.nullcontext(sys.stdin.buffer) as f:
+            head = f.read(max_bytes + 1)
+            size = len(head)
+            while chunk := f.read(READ_CHUNK):
+                size += len(chunk)
+        return head, size
 
     async def action(db: Database) -> int:
         secret = await service.reply_secret(db, settings)
         inbox = service.Inbox(db, settings, Storage(settings.storage_dir), secret)
         rejected = 0
         for path in paths:
-            outcome = await inbox.ingest(read(path))
+            outcome = await inbox.ingest(*read(path))
             where = "" if len(paths) == 1 else f"{path}: "
             if outcome.accepted:
                 typer.echo(f"{where}{outcome.describe()}")
@@ -68,7 +79,7 @@ def ingest(
                 typer.echo(f"error: {where}{outcome.describe()}", err=True)
         return rejected
 
-    if run_with_db(settings, action):
+    if run_with_db(settings, action, failure_code=EX_TEMPFAIL):
         raise typer.Exit(EX_DATAERR)
 
 

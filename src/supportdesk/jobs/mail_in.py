@@ -4,7 +4,8 @@ each new mail (`mail.service.Inbox.ingest`). On only when `SUPPORTDESK_IMAP_URL`
 A mail is flagged processed on the server after it was taken; a crash in between fetches it
 again, and its Message-ID, recorded with it, makes the second time change nothing. A mail
 that cannot be taken is recorded as rejected and flagged too: one bad mail never stops the
-poller. A step reads the backlog in batches until the mailbox is drained.
+poller; one over the size limit is rejected from its header fields, never downloaded. A step
+reads the backlog in batches until the mailbox is drained.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ async def step(context: JobContext) -> None:
     inbox = service.Inbox(context.db, settings, Storage(settings.storage_dir), secret)
     try:
         async with imap.Mailbox(imap.parse_url(settings.imap_url)) as mailbox:
-            while batch := await mailbox.unprocessed(BATCH):
+            max_bytes = service.limits(settings).max_bytes
+            while batch := await mailbox.unprocessed(BATCH, max_bytes):
                 taken: list[str] = []
                 try:
-                    for uid, raw in batch:
-                        await inbox.ingest(raw)
-                        taken.append(uid)
+                    for fetched in batch:
+                        await inbox.ingest(fetched.data, fetched.size)
+                        taken.append(fetched.uid)
                 finally:  # a failure (the database down) leaves the rest for the next poll
                     await mailbox.mark_processed(taken)
                 if len(batch) < BATCH:

@@ -2,8 +2,9 @@
 
 Handled mail is marked with an IMAP keyword (`PROCESSED`) rather than moved or deleted: the
 mailbox stays as the mail provider shows it, people can still read the mail there, and the
-next poll, by this instance or another, skips it. Bodies are fetched with `BODY.PEEK[]`, so
-fetching does not set `\\Seen`; the keyword and `\\Seen` are set together once a batch has
+next poll, by this instance or another, skips it. Sizes are asked first (`RFC822.SIZE`): a
+mail over the size limit is never downloaded, only the header fields that say who sent it.
+Bodies are fetched with `BODY.PEEK[]`, so fetching does not set `\\Seen`; the keyword and `\\Seen` are set together once a batch has
 been handled, in one `UID STORE`. Everything goes by UID, never by sequence number: sequence
 numbers shift when another client expunges mail between two commands, UIDs do not.
 
@@ -29,7 +30,7 @@ import ssl
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import aioimaplib
@@ -41,8 +42,11 @@ PROCESSED = "$Supportdesk"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A message in a UID FETCH answer: its head line ends with the size of the literal that
 # follows (the message); the UID is in the head line or in the line after the literal.
-_FETCH_HEAD = re.compile(rb"\d+ FETCH \(.*BODY\[\] \{\d+\}$")
+_FETCH_HEAD = re.compile(rb"\d+ FETCH \(.*BODY\[[^\]]*\] \{\d+\}$")
 _UID = re.compile(rb"[( ]UID (\d+)")
+_SIZE = re.compile(rb"[( ]RFC822\.SIZE (\d+)")
+# What is fetched of a mail too large to take: enough to record who sent what.
+_ENVELOPE = "BODY.PEEK[HEADER.FIELDS (FROM SUBJECT MESSAGE-ID)]"
 # aioimaplib parses each chunk it receives recursively, a few stack frames per line: a FETCH
 # answer of some 300 small messages in one chunk exceeds Python's recursion limit, which kills
 # the connection. A larger batch is fetched this many messages per UID FETCH.
@@ -121,6 +125,19 @@ def parse_url(url: str) -> ImapTarget:
     return ImapTarget(parts.hostname, port or (993 if tls else 143), user, password, mailbox, tls)
 
 
+class Fetched(NamedTuple):
+    """A message of the mailbox: its UID, its size on the server, and its bytes as stored, or
+    only its From, Subject and Message-ID header fields when it is over the size limit."""
+
+    uid: str
+    data: bytes
+    size: int
+
+    @property
+    def whole(self) -> bool:
+        return len(self.data) == self.size
+
+
 class Mailbox:
     """One IMAP session on the target's mailbox: `async with Mailbox(target) as mailbox:`
     connects, logs in and selects the mailbox read-write; leaving the block logs out.
@@ -170,10 +187,11 @@ class Mailbox:
         finally:
             self._close()
 
-    async def unprocessed(self, limit: int) -> list[tuple[str, bytes]]:
+    async def unprocessed(self, limit: int, max_bytes: int | None = None) -> list[Fetched]:
         """Up to `limit` messages without the PROCESSED keyword (nor `\\Deleted`), the lowest
-        UID, the oldest, first: (UID, the message's bytes as stored). One UID SEARCH, then one
-        UID FETCH per `FETCH_CHUNK` messages."""
+        UID, the oldest, first. A message larger than `max_bytes` comes without its body. One
+        UID SEARCH, then per `FETCH_CHUNK` messages one UID FETCH of the sizes and one of the
+        bodies (and one of the header fields of those too large)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         found = await self._command(
@@ -183,18 +201,34 @@ class Mailbox:
         # aioimaplib hands over `* SEARCH 3 4 5` as b"3 4 5"; the last line is the tagged one's
         words = (word for line in found.lines[:-1] for word in line.split())
         uids = sorted(int(word) for word in words if word.isdigit())[:limit]
-        if not uids:
-            return []
-        messages: list[tuple[str, bytes]] = []
+        messages: list[Fetched] = []
         for start in range(0, len(uids), FETCH_CHUNK):
-            chunk = _uid_set(uids[start : start + FETCH_CHUNK])
-            fetched = await self._command(
-                self._client.uid("fetch", chunk, "(UID BODY.PEEK[])"), per_chunk=True
-            )
-            self._check(fetched, "UID FETCH")
-            bodies = sorted(_bodies(fetched.lines).items())
-            messages.extend((str(uid), body) for uid, body in bodies)
+            sizes = await self._sizes(uids[start : start + FETCH_CHUNK])
+            small = [uid for uid, size in sizes.items() if max_bytes is None or size <= max_bytes]
+            large = [uid for uid in sizes if uid not in small]
+            fetched = await self._fetch(small, "BODY.PEEK[]") | await self._fetch(large, _ENVELOPE)
+            messages.extend(Fetched(str(uid), fetched[uid], sizes[uid]) for uid in sorted(fetched))
         return messages
+
+    async def _sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """The size of each of these messages that still exists, by UID."""
+        answer = await self._command(self._client.uid("fetch", _uid_set(uids), "(RFC822.SIZE)"))
+        self._check(answer, "UID FETCH")
+        sizes: dict[int, int] = {}
+        for line in answer.lines[:-1]:
+            uid, size = _UID.search(bytes(line)), _SIZE.search(bytes(line))
+            if uid is not None and size is not None:
+                sizes[int(uid[1])] = int(size[1])
+        return sizes
+
+    async def _fetch(self, uids: Sequence[int], item: str) -> dict[int, bytes]:
+        if not uids:
+            return {}
+        answer = await self._command(
+            self._client.uid("fetch", _uid_set(uids), f"(UID {item})"), per_chunk=True
+        )
+        self._check(answer, "UID FETCH")
+        return _bodies(answer.lines)
 
     async def mark_processed(self, uids: Sequence[str]) -> None:
         """Set PROCESSED and `\\Seen` on these messages, in one UID STORE."""

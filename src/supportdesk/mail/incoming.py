@@ -164,7 +164,7 @@ def _parse(raw: bytes, limits: Limits) -> Inbound:
     if len(sender) > MAX_ADDRESS or _CONTROL.search(sender):
         raise Rejected(f"the From address is not a usable address ({len(sender)} characters)")
     sender_name = _CONTROL.sub("", sender_name)
-    subject = _CONTROL.sub("", " ".join(str(message.get("Subject", "")).split()))
+    subject = _subject(message)
     body, attachments = _contents(parts, limits)
     text = _CONTROL.sub("", _new_text(body, forwarding=_FORWARD_SUBJECT.match(subject) is not None))
     return Inbound(
@@ -191,6 +191,33 @@ def _parse(raw: bytes, limits: Limits) -> Inbound:
         attachments=attachments,
         automatic=_automatic(message, sender),
     )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What is read of a mail too large to take, to record it: who sent what."""
+
+    message_id: str | None
+    sender: str  # "" when the From field is missing or unusable
+    subject: str
+
+
+def envelope(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Envelope:
+    """The Message-ID, sender and subject in the header block at the start of `head` (the
+    block is read no further than the header limit); what cannot be read is left out."""
+    block = head[: _header_length(head, 0, limits.max_header_bytes)]
+    message = BytesParser(policy=policy.default).parsebytes(block, headersonly=True)
+    try:
+        sender, _ = _sender(message)
+    except Exception:  # a From field the header registry cannot read is no sender either
+        sender = ""
+    if len(sender) > MAX_ADDRESS or _CONTROL.search(sender):
+        sender = ""
+    return Envelope(_message_id(message), sender, _subject(message))
+
+
+def _subject(message: EmailMessage) -> str:
+    return _CONTROL.sub("", " ".join(str(message.get("Subject", "")).split()))
 
 
 def _walk(message: EmailMessage, limits: Limits) -> list[tuple[EmailMessage, bool]]:

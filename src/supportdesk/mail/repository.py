@@ -17,6 +17,11 @@ ACCEPTED, REJECTED = "accepted", "rejected"
 CURSOR_KEY = "mail_cursor"
 SECRET_KEY = "mail_secret"  # noqa: S105 (the name of the `meta` row, not a secret)
 
+# The advisory lock of one sender's mail: (this key, the hash of the address).
+SENDER_LOCK_KEY = 0x5D_3A11
+_LOCK_SENDER = select(
+    func.pg_advisory_xact_lock(SENDER_LOCK_KEY, func.hashtext(bindparam("sender")))
+)
 _META = select(meta.c.value).where(meta.c.key == bindparam("key"))
 # INSERT ... ON CONFLICT: PostgreSQL's construct, which SQLite (3.24+) reads the same way
 _PUT_META = insert(meta).values(key=bindparam("key"), value=bindparam("value"))
@@ -150,6 +155,11 @@ async def received(conn: Conn, message_id: str) -> Row | None:
 
 
 async def accepted_since(conn: Conn, sender: str, since: str) -> int:
+    """How many of the sender's mails were accepted since then. On PostgreSQL the sender is
+    locked first, to the end of the transaction, so that racing mail from one sender is
+    counted one after another (SQLite's write transaction excludes every other writer)."""
+    if conn.dialect == "postgresql":
+        await conn.fetch_value(_LOCK_SENDER, {"sender": sender})
     count: int = await conn.fetch_value(_ACCEPTED_SINCE, {"sender": sender, "since": since})
     return count
 

@@ -105,10 +105,19 @@ class Inbox:
     storage: Storage
     secret: str
 
-    async def ingest(self, raw: bytes) -> Outcome:
-        """Take one mail; never raises for anything about the mail itself."""
+    async def ingest(self, raw: bytes, size: int | None = None) -> Outcome:
+        """Take one mail; never raises for anything about the mail itself. `size`: the whole
+        mail's size when `raw` holds only its start (or only its header fields), because it
+        was too large to read whole."""
+        bounds = limits(self.settings)
+        size = len(raw) if size is None else size
+        if size > bounds.max_bytes:
+            found = incoming.envelope(raw, bounds)
+            reason = f"message too large ({size} bytes, more than {bounds.max_bytes})"
+            key = _key(found.message_id, raw)
+            return await _reject(self.db, key, found.sender, found.subject, reason, None)
         try:
-            mail = incoming.parse(raw, limits(self.settings))
+            mail = incoming.parse(raw, bounds)
         except incoming.Rejected as exc:
             return await _reject(self.db, _key(None, raw), "", "", str(exc), None)
         key = _key(mail.message_id, raw)

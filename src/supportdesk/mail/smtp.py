@@ -2,7 +2,9 @@
 
 `SUPPORTDESK_SMTP_URL` is `smtp://[user:pass@]host[:port]` (upgraded with STARTTLS when the
 server offers it; `?starttls=1` refuses to go on without it) or `smtps://...` (TLS from the
-start, port 465 by default). Certificates are checked against the system's trust store.
+start, port 465 by default). Certificates are checked against the system's trust store. A
+password is never sent over a connection that is not encrypted, unless `?plain_auth=1` says
+that is meant (a relay on this host, say).
 
 Failures come in three kinds, because the outbox treats them differently: `Unavailable` (no
 connection, a timeout, a refused login, a 421) means the server cannot be used now, `Deferred`
@@ -33,11 +35,12 @@ class SmtpTarget:
     password: str | None
     tls: bool  # TLS from the start (smtps)
     starttls: bool
+    plain_auth: bool = False  # log in even when the connection is not encrypted
 
     def __str__(self) -> str:
         scheme = "smtps" if self.tls else "smtp"
         login = f"{self.user}:***@" if self.user else ""
-        query = "?starttls=1" if self.starttls else ""
+        query = "?starttls=1" if self.starttls else "?plain_auth=1" if self.plain_auth else ""
         return f"{scheme}://{login}{self.host}:{self.port}{query}"
 
     __repr__ = __str__
@@ -59,13 +62,19 @@ def parse_url(url: str) -> SmtpTarget:
     if not parts.hostname:
         raise ValueError("names no host, e.g. smtp://user:pass@host:587")
     query = parse_qs(parts.query)
-    unknown = set(query) - {"starttls"}
+    unknown = set(query) - {"starttls", "plain_auth"}
     if unknown:
-        raise ValueError(f"has unknown options: {', '.join(sorted(unknown))} (only starttls=1)")
-    starttls = query.get("starttls", ["0"])[-1] in ("1", "true", "yes")
+        raise ValueError(
+            f"has unknown options: {', '.join(sorted(unknown))} (only starttls=1, plain_auth=1)"
+        )
+    starttls, plain_auth = (
+        query.get(name, ["0"])[-1] in ("1", "true", "yes") for name in ("starttls", "plain_auth")
+    )
     tls = parts.scheme == "smtps"
-    if tls and starttls:
-        raise ValueError("smtps:// is TLS from the start: drop starttls=1")
+    if tls and (starttls or plain_auth):
+        raise ValueError("smtps:// is TLS from the start: drop starttls=1 and plain_auth=1")
+    if starttls and plain_auth:
+        raise ValueError("starttls=1 requires TLS, plain_auth=1 allows going without: not both")
     return SmtpTarget(
         host=parts.hostname,
         port=port or (465 if tls else 587 if starttls else 25),
@@ -73,6 +82,7 @@ def parse_url(url: str) -> SmtpTarget:
         password=unquote(parts.password) if parts.password is not None else None,
         tls=tls,
         starttls=starttls,
+        plain_auth=plain_auth,
     )
 
 
@@ -94,11 +104,10 @@ class Connection:
 
     def __init__(self, target: SmtpTarget, helo: str, timeout: float = TIMEOUT_S) -> None:
         self.target = target
+        # no user here: aiosmtplib would log in over whatever connection it got (`_login`)
         self._client = aiosmtplib.SMTP(
             hostname=target.host,
             port=target.port,
-            username=target.user,
-            password=target.password,
             local_hostname=helo,
             timeout=timeout,
             use_tls=target.tls,
@@ -111,6 +120,7 @@ class Connection:
     async def __aenter__(self) -> Self:
         try:
             await self._client.connect()
+            await self._login()
         except aiosmtplib.SMTPAuthenticationError:
             raise Unavailable(
                 f"SMTP login failed for {self.target.user} at {self.target.where} "
@@ -121,6 +131,20 @@ class Connection:
                 f"cannot reach the SMTP server {self.target.where}: {_why(exc)}"
             ) from None
         return self
+
+    async def _login(self) -> None:
+        target = self.target
+        if target.user is None:
+            return
+        encrypted = self._client.get_transport_info("sslcontext") is not None
+        if not encrypted and not target.plain_auth:
+            self._client.close()
+            raise Unavailable(
+                f"the SMTP server {target.where} offers no STARTTLS: the password is not sent "
+                "over a plain connection (use smtps://, or add ?plain_auth=1 for a relay you "
+                "trust the path to)"
+            )
+        await self._client.login(target.user, target.password or "")
 
     async def __aexit__(self, *_: object) -> None:
         if self._client.is_connected:
