@@ -4,9 +4,10 @@ Handled mail is marked with an IMAP keyword (`PROCESSED`) rather than moved or d
 mailbox stays as the mail provider shows it, people can still read the mail there, and the
 next poll, by this instance or another, skips it. Sizes are asked first (`RFC822.SIZE`): a
 mail over the size limit is never downloaded, only the header fields that say who sent it.
-Bodies are fetched with `BODY.PEEK[]`, so fetching does not set `\\Seen`; the keyword and `\\Seen` are set together once a batch has
-been handled, in one `UID STORE`. Everything goes by UID, never by sequence number: sequence
-numbers shift when another client expunges mail between two commands, UIDs do not.
+Bodies are fetched with `BODY.PEEK[]`, so fetching does not set `\\Seen`; the keyword and
+`\\Seen` are set together once a batch has been handled, in one `UID STORE`. Everything goes
+by UID, never by sequence number: sequence numbers shift when another client expunges mail
+between two commands, UIDs do not.
 
 aioimaplib carries the protocol, with these things added around it. Every wait is bounded:
 aioimaplib bounds a FETCH only per chunk received (so a 25 MB message on a slow link is not
