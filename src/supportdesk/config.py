@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     mail_create_users: bool = True
     # a directory of templates that replace the built-in ones of the same name
     mail_templates: str | None = None
+    # how long the records of mail sent (once sent or failed) and received are kept (0: forever)
+    mail_retain: Duration = timedelta(days=90)
 
     @field_validator(
         "statuses", "priorities", "departments", "webhook_retry_schedule", mode="before"

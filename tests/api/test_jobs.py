@@ -97,8 +97,8 @@ async def test_prune_removes_only_the_old_events(
 @pytest.mark.parametrize(
     ("environment", "names"),
     [
-        ({}, ["autoclose", "idempotency", "webhooks"]),
-        ({"autoclose_after": "0"}, ["idempotency", "webhooks"]),
+        ({}, ["autoclose", "idempotency", "prune", "webhooks"]),  # mail records: 90 days
+        ({"autoclose_after": "0", "mail_retain": "0"}, ["idempotency", "webhooks"]),
         (
             {"autoclose_after": "12h", "events_retain": "180d"},
             ["autoclose", "idempotency", "prune", "webhooks"],
@@ -119,7 +119,7 @@ async def health(anonymous: httpx.AsyncClient) -> dict[str, Any]:
 
 
 async def test_health_reports_the_jobs_this_app_runs(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"jobs": True}))
+    app = create_app(settings.model_copy(update={"jobs": True, "mail_retain": timedelta(0)}))
     async with lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

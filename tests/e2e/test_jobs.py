@@ -98,7 +98,8 @@ def test_the_worker_runs_autoclose_and_serve_no_jobs_does_not(
         assert health_jobs(server) == {}
 
         with working(tmp_path, url, {}) as output:
-            assert "Running jobs: autoclose, idempotency, webhooks (as " in output.read_text()
+            running = "Running jobs: autoclose, idempotency, prune, webhooks (as "
+            assert running in output.read_text()
             wait_for(lambda: status() == "closed", 15, "the worker to close the ticket")
             job = health_jobs(server)["autoclose"]
             assert job["last_success_at"] is not None and job["last_error"] is None

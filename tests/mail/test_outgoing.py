@@ -4,6 +4,7 @@ surviving an outage and refusals, templates a deployment overrides."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from supportdesk.jobs import mail_out
 from supportdesk.jobs.runner import JobContext, StepFailed
 from supportdesk.mail import address, repository, service
-from supportdesk.tables import mail_outbox
+from supportdesk.mail import outbox as mail_outbox_module
+from supportdesk.tables import mail_inbox, mail_outbox
 from tests import factories
 from tests.mail.smtp_receiver import Receiver
 
@@ -379,3 +381,108 @@ async def test_a_notice_that_cannot_be_composed_fails_alone(
     assert rows["carla@example.org"]["state"] == "failed"
     assert "could not be composed: UndefinedError" in rows["carla@example.org"]["error"]
     assert rows["agent@example.net"]["state"] == "sent"
+
+
+async def test_mail_received_on_a_ticket_is_threaded_into_what_is_sent(
+    app: FastAPI, client: httpx.AsyncClient, smtp: Receiver, mailer: Mailer
+) -> None:
+    """The customer's mail client threads by its own Message-IDs: the mail sent about a ticket
+    names them (oldest first, after the ticket's root) and answers the latest."""
+    agent = await factories.staff(client, email="agent@example.net")
+    settings = mailer.context.settings
+    secret = await service.reply_secret(app.state.db, settings)
+    inbox = service.Inbox(app.state.db, settings, app.state.storage, secret)
+    opening = EmailMessage()
+    opening["From"] = "Carla <carla@example.org>"
+    opening["To"] = "help@example.net"
+    opening["Subject"] = "Printer on fire"
+    opening["Message-ID"] = "<first@client.example.org>"
+    opening.set_content("Smoke everywhere.")
+    ticket_id = (await inbox.ingest(opening.as_bytes())).ticket_id
+    assert ticket_id is not None
+    root = f"<ticket-{ticket_id}@example.net>"
+    follow_up = EmailMessage()
+    follow_up["From"] = "Carla <carla@example.org>"
+    follow_up["To"] = "help@example.net"
+    follow_up["Subject"] = f"Re: [#{ticket_id}] Printer on fire"
+    follow_up["Message-ID"] = "<second@client.example.org>"
+    follow_up["In-Reply-To"] = root
+    follow_up.set_content("Now there are flames.")
+    assert (await inbox.ingest(follow_up.as_bytes())).ticket_id == ticket_id
+    await factories.post_message(client, ticket_id, agent["id"], "Leave the building.")
+    await mailer.step()
+    *_, reply = by_recipient(smtp)["carla@example.org"]
+    assert "Leave the building." in text_of(reply)
+    assert reply["In-Reply-To"] == "<second@client.example.org>"
+    assert reply["References"].split() == [
+        root,
+        "<first@client.example.org>",
+        "<second@client.example.org>",
+    ]
+    # and a reply to that mail still finds the ticket by our own ids among the references
+    assert address.referenced_tickets(address.sender(FROM), tuple(reply["References"].split()))
+
+
+async def test_mail_queued_for_someone_deleted_or_unsubscribed_since_is_not_sent(
+    app: FastAPI, client: httpx.AsyncClient, smtp: Receiver, mailer: Mailer
+) -> None:
+    customer = await factories.user(client, email="carla@example.com")
+    leaving = await factories.staff(client, email="leaving@example.net")
+    staying = await factories.staff(client, email="staying@example.net")
+    smtp.stop()
+    await factories.ticket(client, customer["id"])
+    with pytest.raises(StepFailed):
+        await mailer.step()
+    assert len(await outbox(app)) == 3  # opened; new ticket to both staff
+    assert (await client.delete(f"/users/{leaving['id']}")).status_code == 204
+    patched = await client.patch(
+        f"/users/{customer['id']}",
+        json={"data": {"type": "users", "id": customer["id"],
+                       "attributes": {"email_notifications": False}}},
+    )  # fmt: skip
+    assert patched.status_code == 200, patched.text
+    smtp.start()
+    mailer.job.step.keywords["state"].paused_until = 0.0
+    await mailer.step()
+    assert [mail.recipients for mail in smtp.received] == [["staying@example.net"]]
+    states = {row["recipient"]: (row["state"], row["error"]) for row in await outbox(app)}
+    assert states == {
+        "carla@example.com": ("failed", mail_outbox_module.NOT_WANTED),
+        "leaving@example.net": ("failed", mail_outbox_module.NOT_WANTED),
+        "staying@example.net": ("sent", None),
+    }
+    assert staying
+
+
+async def test_old_records_of_mail_are_pruned_and_pending_mail_kept(
+    app: FastAPI, client: httpx.AsyncClient, smtp: Receiver, mailer: Mailer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(mail_outbox_module, "PRUNE_BATCH", 2)  # several batches
+    customer = await factories.user(client, email="carla@example.com")
+    for _ in range(3):
+        await factories.ticket(client, customer["id"])
+    await mailer.step()  # three mails sent
+    settings = mailer.context.settings
+    secret = await service.reply_secret(app.state.db, settings)
+    inbox = service.Inbox(app.state.db, settings, app.state.storage, secret)
+    for n in range(3):
+        message = EmailMessage()
+        message["From"] = "dana@example.org"
+        message["To"] = "help@example.net"
+        message["Subject"] = f"Mail {n}"
+        message.set_content("Hello")
+        assert (await inbox.ingest(message.as_bytes())).accepted
+    long_ago = "2020-01-01T00:00:00.000000Z"
+    async with app.state.db.transaction() as conn:
+        await conn.execute(update(mail_outbox).values(created_at=long_ago))
+        old = update(mail_inbox).where(mail_inbox.c.id < 3)
+        await conn.execute(old.values(received_at=long_ago))
+        # one mail still waiting to be sent, however old
+        await conn.execute(update(mail_outbox).where(mail_outbox.c.id == 1).values(state="pending"))
+    removed = await mail_outbox_module.prune(app.state.db, timedelta(days=90))
+    assert removed == 2 + 2  # the outbox's sent rows but the pending one; two received
+    async with app.state.db.read() as conn:
+        assert [r["id"] for r in await conn.fetch_all(select(mail_outbox.c.id))] == [1]
+        assert len(await conn.fetch_all(select(mail_inbox.c.id))) == 1
+    assert await mail_outbox_module.prune(app.state.db, timedelta(days=90)) == 0

@@ -124,6 +124,20 @@ class Database(abc.ABC):
     async def close(self) -> None:
         """Close every connection."""
 
+    async def delete_in_batches(
+        self, remove: Callable[[Conn, int], Awaitable[int]], batch: int
+    ) -> int:
+        """Call `remove(conn, batch)` (which deletes up to `batch` rows and says how many),
+        each call its own transaction, until it removes fewer than `batch`; returns the total.
+        Writers beside it wait for one batch at most, never for a whole backlog."""
+        removed = 0
+        while True:
+            async with self.transaction() as conn:
+                done = await remove(conn, batch)
+            removed += done
+            if done < batch:
+                return removed
+
     async def listen(
         self, channel: str, notified: Callable[[], None], lost: Callable[[], None]
     ) -> Callable[[], Awaitable[None]] | None:

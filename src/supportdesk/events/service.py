@@ -74,13 +74,8 @@ async def stream(
 
 async def prune(db: Database, older_than: timedelta) -> int:
     """Delete the events that occurred more than `older_than` ago; returns how many. In
-    batches of `PRUNE_BATCH`, each its own transaction: writers wait for one batch at most,
-    never for a whole backlog. Safe beside a running server and repeatable."""
+    batches of `PRUNE_BATCH`; safe beside a running server and repeatable."""
     cutoff = timestamps.ago(older_than)
-    removed = 0
-    while True:
-        async with db.transaction() as conn:
-            batch = await log.prune(conn, cutoff, PRUNE_BATCH)
-        removed += batch
-        if batch < PRUNE_BATCH:
-            return removed
+    return await db.delete_in_batches(
+        lambda conn, limit: log.prune(conn, cutoff, limit), PRUNE_BATCH
+    )

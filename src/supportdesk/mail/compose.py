@@ -8,11 +8,12 @@ every mail back with `email`'s own parser.
 
 Templates are Jinja2 files, `<notice>.txt` for the text part and `<notice>.html` for the HTML
 part (autoescaped): the built-in ones in `templates/`, each replaceable by a file of the same
-name in `SUPPORTDESK_MAIL_TEMPLATES`. Every mail of a ticket has the subject `[#<id>] <subject>`,
-names the ticket's root id in `In-Reply-To` and `References` (Gmail and Thunderbird thread on
-those and the subject; Outlook on `Thread-Topic` and `Thread-Index`, which stay the same for the
-whole ticket), replies go to the signed address, and `Auto-Submitted: auto-replied` keeps
-vacation responders quiet.
+name in `SUPPORTDESK_MAIL_TEMPLATES`. Every mail of a ticket has the subject `[#<id>] <subject>`;
+its `References` name the ticket's root id and then the mail received onto the ticket (the
+customer's own Message-IDs, which the customer's mail client threads by), its `In-Reply-To` the
+latest of them (Gmail and Thunderbird thread on those and the subject; Outlook on
+`Thread-Topic` and `Thread-Index`, which stay the same for the whole ticket); replies go to the
+signed address, and `Auto-Submitted: auto-replied` keeps vacation responders quiet.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, S
 from supportdesk.mail.address import Sender
 
 NOTICES = ("opened", "reply", "closed", "new_ticket", "customer_reply", "assigned")
+# the mail received named in `References` at most (the latest): a header stays short
+MAX_REFERENCES = 10
 # 1601-01-01 to 1970-01-01 in 100 ns steps, for Outlook's FILETIME
 _FILETIME_EPOCH = 116444736000000000
 
@@ -48,6 +51,7 @@ class Notice:
     recipient: Mapping[str, Any]  # a users row
     url: str  # the ticket's page for this recipient
     context: Mapping[str, Any] = field(default_factory=dict)  # text, attachments, names
+    received: tuple[str, ...] = ()  # Message-IDs of the mail received onto the ticket, oldest first
 
 
 class Composer:
@@ -81,6 +85,7 @@ class Composer:
         recipient = notice.recipient
         name = " ".join(p for p in (recipient["first_name"], recipient["last_name"]) if p)
         root = self.sender.root_id(ticket["id"])
+        thread = (root, *notice.received[-MAX_REFERENCES:])
         reply_to = self.sender.reply_to(ticket["id"], self._secret)
         message_id = self.sender.message_id(ticket["id"], notice.event_id, recipient["id"])
         boundary = f"=_sd_{secrets.token_hex(12)}"
@@ -90,8 +95,8 @@ class Composer:
             ("Subject", _text(subject)),
             ("Date", format_datetime(now)),
             ("Message-ID", message_id),
-            ("In-Reply-To", root),
-            ("References", root),
+            ("In-Reply-To", thread[-1]),
+            ("References", "\n ".join(thread)),  # folded: one id per line
             ("Reply-To", _address(self.sender.name, reply_to)),
             ("Auto-Submitted", "auto-replied"),
             ("Thread-Topic", _text(subject)),

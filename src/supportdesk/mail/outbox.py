@@ -39,6 +39,7 @@ from supportdesk.tickets import service as tickets
 from supportdesk.users import service as users
 
 logger = logging.getLogger("supportdesk.mail")
+NOT_WANTED = "not sent: the recipient was deleted or turned mail off since it was queued"
 FAN_OUT_BATCH = 500
 SEND_BATCH = 100
 # events older than this when first read are not mailed (mail switched on after a pause)
@@ -46,6 +47,7 @@ STALE = timedelta(days=1)
 # the waits before a deferred (4xx) mail's next attempts; after the last it has failed
 RETRY_DELAYS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 120, 240, 480, 720, 1440))
 SELECTION = Selection(names=("ticket.created", "ticket.updated", "ticket_message.created"))
+PRUNE_BATCH = 5000
 
 
 async def fan_out(db: Database, settings: Settings, composer: Composer) -> bool:
@@ -143,6 +145,7 @@ class _Context:
     attachments: dict[int, list[Row]]
     # the public messages written with each new ticket (same `created_at`)
     opening: dict[int, list[Row]]
+    received: dict[int, list[str]]  # the mail received onto each ticket (its Message-IDs)
     staff: list[Row] = field(default_factory=list)
 
     @classmethod
@@ -179,7 +182,8 @@ class _Context:
             by_message.setdefault(row["message_id"], []).append(row)
         people = {u["id"]: u for u in await users.users_by_ids(conn, sorted(user_ids))}
         staff = await repository.notified_staff(conn) if _needs_staff(events, found) else []
-        return cls(found, people, by_message, opening, staff)
+        received = await repository.inbound(conn, sorted(found))
+        return cls(found, people, by_message, opening, received, staff)
 
 
 def _needs_staff(events: list[Row], found: dict[int, Row]) -> bool:
@@ -221,6 +225,7 @@ def _notices(settings: Settings, context: _Context, event: Row) -> Iterator[Noti
             recipient,
             f"{base}/{side}/tickets/{ticket['id']}",
             {"attachments": links, "customer_name": _name(owner), **values},
+            tuple(context.received.get(ticket["id"], ())),
         )
 
     def staff(exclude: int) -> list[Row]:
@@ -272,6 +277,12 @@ async def send_due(db: Database, target: smtp.SmtpTarget, composer: Composer) ->
         rows = await repository.due(conn, timestamps.now(), SEND_BATCH)
     if not rows:
         return 0
+    unwanted = [row for row in rows if not row["wanted"]]
+    for row in unwanted:
+        await _finish(db, row["id"], repository.FAILED, error=NOT_WANTED)
+    rows = [row for row in rows if row["wanted"]]
+    if not rows:
+        return len(unwanted)
     envelope = composer.sender.address
     async with smtp.Connection(target, composer.sender.domain) as connection:
         for row in rows:
@@ -283,7 +294,16 @@ async def send_due(db: Database, target: smtp.SmtpTarget, composer: Composer) ->
                 await _defer(db, row, str(exc))
             else:
                 await _finish(db, row["id"], repository.SENT, sent_at=timestamps.now())
-    return len(rows)
+    return len(rows) + len(unwanted)
+
+
+async def prune(db: Database, older_than: timedelta) -> int:
+    """Delete the records of mail sent or failed, and of mail received, from more than
+    `older_than` ago; returns how many. Mail still waiting to be sent is kept."""
+    cutoff = timestamps.ago(older_than)
+    return await db.delete_in_batches(
+        lambda conn, limit: repository.prune(conn, cutoff, limit), PRUNE_BATCH
+    )
 
 
 async def _finish(db: Database, row_id: int, state: str, **values: Any) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from supportdesk.db import Conn, Row
+from supportdesk.db.listing import InLookup
 from supportdesk.tables import mail_inbox, mail_outbox, meta, users
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -49,7 +50,15 @@ _ENQUEUE = (
     .on_conflict_do_nothing(index_elements=[mail_outbox.c.event_id, mail_outbox.c.recipient])
 )
 _DUE = (
-    select(mail_outbox.c.id, mail_outbox.c.recipient, mail_outbox.c.content, mail_outbox.c.attempts)
+    select(
+        mail_outbox.c.id,
+        mail_outbox.c.recipient,
+        mail_outbox.c.content,
+        mail_outbox.c.attempts,
+        # the recipient still a user who takes mail (deleted or turned off since: not sent)
+        func.coalesce(users.c.email_notifications, False).label("wanted"),
+    )
+    .select_from(mail_outbox.outerjoin(users, users.c.id == mail_outbox.c.user_id))
     .where(mail_outbox.c.next_attempt_at <= bindparam("now"))
     .order_by(mail_outbox.c.next_attempt_at, mail_outbox.c.id)
     .limit(bindparam("limit"))
@@ -75,6 +84,29 @@ _ACCEPTED_SINCE = select(func.count()).where(
     mail_inbox.c.sender == bindparam("sender"),
     mail_inbox.c.state == ACCEPTED,
     mail_inbox.c.received_at >= bindparam("since"),
+)
+_RECEIVED_MAIL = (mail_inbox.c.state == ACCEPTED, mail_inbox.c.message_id.not_like("sha256:%"))
+_inbound = InLookup(
+    lambda where: (
+        select(mail_inbox.c.ticket_id, mail_inbox.c.message_id)
+        .where(where, *_RECEIVED_MAIL)
+        .order_by(mail_inbox.c.ticket_id, mail_inbox.c.id)
+    ),
+    mail_inbox.c.ticket_id,
+)
+_PRUNE_OUTBOX = delete(mail_outbox).where(
+    mail_outbox.c.id.in_(
+        select(mail_outbox.c.id)
+        .where(mail_outbox.c.created_at < bindparam("older_than"), mail_outbox.c.state != PENDING)
+        .limit(bindparam("limit"))
+    )
+)
+_PRUNE_INBOX = delete(mail_inbox).where(
+    mail_inbox.c.id.in_(
+        select(mail_inbox.c.id)
+        .where(mail_inbox.c.received_at < bindparam("older_than"))
+        .limit(bindparam("limit"))
+    )
 )
 _RECEIVE = (
     insert(mail_inbox)
@@ -168,3 +200,18 @@ async def receive(conn: Conn, values: dict[str, Any]) -> int | None:
     """Record a mail received; None when its Message-ID was recorded already."""
     row_id: int | None = await conn.fetch_value(_RECEIVE, values)
     return row_id
+
+
+async def inbound(conn: Conn, ticket_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The Message-IDs of the mail accepted onto each of these tickets, oldest first."""
+    found: dict[int, list[str]] = {}
+    for row in await _inbound.fetch(conn, ticket_ids):
+        found.setdefault(row["ticket_id"], []).append(row["message_id"])
+    return found
+
+
+async def prune(conn: Conn, older_than: str, limit: int) -> int:
+    """Delete up to `limit` records of mail sent or failed, and as many of mail received,
+    from before `older_than`; returns how many. Mail still pending is kept."""
+    params = {"older_than": older_than, "limit": limit}
+    return await conn.execute(_PRUNE_OUTBOX, params) + await conn.execute(_PRUNE_INBOX, params)

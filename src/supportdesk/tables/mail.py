@@ -28,6 +28,7 @@ mail_outbox = Table(
     # what is due: only pending rows have a next attempt
     Index("ix_mail_outbox_next_attempt_at", "next_attempt_at"),
     Index("ix_mail_outbox_message_id", "message_id"),
+    Index("ix_mail_outbox_created_at", "created_at"),  # pruning
     sqlite_autoincrement=True,
 )
 
@@ -47,5 +48,7 @@ mail_inbox = Table(
     Column("received_at", Timestamp, nullable=False),
     Index("uq_mail_inbox_message_id", "message_id", unique=True),
     Index("ix_mail_inbox_sender_state_received_at", "sender", "state", "received_at"),
+    Index("ix_mail_inbox_ticket_id_id", "ticket_id", "id"),  # threading the mail sent
+    Index("ix_mail_inbox_received_at", "received_at"),  # pruning
     sqlite_autoincrement=True,
 )
