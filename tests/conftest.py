@@ -46,6 +46,9 @@ TABLES = (
     "canned_replies",
     "mail_outbox",
     "mail_inbox",
+    "web_sessions",
+    "sign_in_links",
+    "presence",
 )
 
 
@@ -92,8 +95,8 @@ async def _truncate(url: str) -> None:
     conn = await asyncpg.connect(url, timeout=5)
     try:
         await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-        # the mail job's cursor and secret (event ids start again from 1)
-        await conn.execute("DELETE FROM meta WHERE key LIKE 'mail_%'")
+        # the mail job's cursor, the secrets of mail and sessions (event ids start again at 1)
+        await conn.execute("DELETE FROM meta WHERE key LIKE 'mail_%' OR key LIKE 'web_%'")
     finally:
         await conn.close()
 

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from supportdesk.db import meta
 from supportdesk.jobs import mail_out
 from supportdesk.jobs.runner import JobContext, StepFailed
 from supportdesk.mail import address, repository, service
@@ -212,7 +213,7 @@ async def test_a_repeated_fan_out_adds_nothing(
     before = await outbox(app)
     assert before
     async with app.state.db.transaction() as conn:  # as if the cursor's commit were lost
-        await repository.set_meta(conn, repository.CURSOR_KEY, "0")
+        await meta.put(conn, repository.CURSOR_KEY, "0")
     await mailer.step()
     assert await outbox(app) == before
     assert len(smtp.received) == len(before)

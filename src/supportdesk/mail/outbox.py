@@ -28,7 +28,7 @@ import orjson
 
 from supportdesk import timestamps
 from supportdesk.config import Settings
-from supportdesk.db import Conn, Database, Row
+from supportdesk.db import Conn, Database, Row, meta
 from supportdesk.events import log
 from supportdesk.events.log import Selection
 from supportdesk.mail import repository, smtp
@@ -59,7 +59,7 @@ async def fan_out(db: Database, settings: Settings, composer: Composer) -> bool:
     then adds the rows and moves the cursor only if the cursor is still where the read began,
     so a second holder of the job (a lease taken over) adds nothing twice."""
     async with db.read() as conn:
-        cursor = await repository.get_meta(conn, repository.CURSOR_KEY)
+        cursor = await meta.get(conn, repository.CURSOR_KEY)
         newest = await log.newest_id(conn)
         if cursor is not None and int(cursor) >= newest:
             return False
@@ -71,16 +71,16 @@ async def fan_out(db: Database, settings: Settings, composer: Composer) -> bool:
         context = await _Context.load(conn, events) if events else None
     if cursor is None:
         async with db.transaction() as conn:
-            await repository.add_meta(conn, repository.CURSOR_KEY, str(newest))
+            await meta.add(conn, repository.CURSOR_KEY, str(newest))
         return False
     if context is None:
         return False
     rows = _rows(settings, composer, context, events)
     async with db.transaction() as conn:
-        if await repository.get_meta(conn, repository.CURSOR_KEY) != cursor:
+        if await meta.get(conn, repository.CURSOR_KEY) != cursor:
             return True  # moved meanwhile: read again from where it is now
         await repository.enqueue(conn, rows)
-        await repository.set_meta(conn, repository.CURSOR_KEY, str(events[-1]["id"]))
+        await meta.put(conn, repository.CURSOR_KEY, str(events[-1]["id"]))
     return len(events) == FAN_OUT_BATCH
 
 

@@ -1,5 +1,5 @@
-"""All queries of e-mail: the outbox, the record of mail received, the mail job's event cursor
-and the mail secret (both in `meta`), and the people mail goes to."""
+"""All queries of e-mail: the outbox, the record of mail received and the people mail goes to.
+(The mail job's event cursor and the mail secret are `meta` values: `supportdesk.db.meta`.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from supportdesk.db import Conn, Row
 from supportdesk.db.listing import InLookup
-from supportdesk.tables import mail_inbox, mail_outbox, meta, users
+from supportdesk.tables import mail_inbox, mail_outbox, users
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 ACCEPTED, REJECTED = "accepted", "rejected"
@@ -23,13 +23,6 @@ SENDER_LOCK_KEY = 0x5D_3A11
 _LOCK_SENDER = select(
     func.pg_advisory_xact_lock(SENDER_LOCK_KEY, func.hashtext(bindparam("sender")))
 )
-_META = select(meta.c.value).where(meta.c.key == bindparam("key"))
-# INSERT ... ON CONFLICT: PostgreSQL's construct, which SQLite (3.24+) reads the same way
-_PUT_META = insert(meta).values(key=bindparam("key"), value=bindparam("value"))
-_SET_META = _PUT_META.on_conflict_do_update(
-    index_elements=[meta.c.key], set_={"value": _PUT_META.excluded.value}
-)
-_ADD_META = _PUT_META.on_conflict_do_nothing(index_elements=[meta.c.key])
 
 _OUTBOX_COLUMNS = (
     "event_id",
@@ -127,20 +120,6 @@ _RECEIVE = (
     .on_conflict_do_nothing(index_elements=[mail_inbox.c.message_id])
     .returning(mail_inbox.c.id)
 )
-
-
-async def get_meta(conn: Conn, key: str) -> str | None:
-    value: str | None = await conn.fetch_value(_META, {"key": key})
-    return value
-
-
-async def set_meta(conn: Conn, key: str, value: str) -> None:
-    await conn.execute(_SET_META, {"key": key, "value": value})
-
-
-async def add_meta(conn: Conn, key: str, value: str) -> None:
-    """Set `key` unless it is set already (the first of racing writers wins)."""
-    await conn.execute(_ADD_META, {"key": key, "value": value})
 
 
 async def enqueue(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:

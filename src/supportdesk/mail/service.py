@@ -21,7 +21,6 @@ import hashlib
 import io
 import logging
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,7 +28,7 @@ from starlette.datastructures import Headers, UploadFile
 
 from supportdesk import timestamps
 from supportdesk.config import Settings
-from supportdesk.db import Conn, Database, IntegrityViolation, Row
+from supportdesk.db import Conn, Database, IntegrityViolation, Row, meta
 from supportdesk.errors import ValidationFailed
 from supportdesk.events import log
 from supportdesk.events.log import Actor, Event
@@ -55,15 +54,7 @@ async def reply_secret(db: Database, settings: Settings) -> str:
     first of racing processes wins, so every instance signs alike)."""
     if settings.mail_secret:
         return settings.mail_secret
-    async with db.read() as conn:
-        stored = await repository.get_meta(conn, repository.SECRET_KEY)
-    if stored is not None:
-        return stored
-    async with db.transaction() as conn:
-        await repository.add_meta(conn, repository.SECRET_KEY, secrets.token_hex(32))
-        stored = await repository.get_meta(conn, repository.SECRET_KEY)
-    assert stored is not None
-    return stored
+    return await meta.secret(db, repository.SECRET_KEY)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from supportdesk.tables.ticket_attachments import ticket_attachments
 from supportdesk.tables.ticket_messages import ticket_messages
 from supportdesk.tables.tickets import tickets
 from supportdesk.tables.users import users
+from supportdesk.tables.web import presence, sign_in_links, web_sessions
 from supportdesk.tables.webhooks import webhook_deliveries, webhooks
 
 __all__ = [
@@ -24,12 +25,15 @@ __all__ = [
     "mail_outbox",
     "meta",
     "metadata",
+    "presence",
     "roles",
     "row_counts",
+    "sign_in_links",
     "ticket_attachments",
     "ticket_messages",
     "tickets",
     "users",
+    "web_sessions",
     "webhook_deliveries",
     "webhooks",
 ]

@@ -11,7 +11,7 @@ mail_outbox = Table(
     metadata,
     id_column(),
     # no foreign keys: pruning events or deleting a ticket or user keeps the record of the mail
-    Column("event_id", BigInteger, nullable=False),
+    Column("event_id", BigInteger, nullable=True),  # none: a sign-in link (SPEC 14)
     Column("ticket_id", BigInteger, nullable=True),
     Column("user_id", BigInteger, nullable=True),
     Column("recipient", String(255), nullable=False),
