@@ -25,6 +25,7 @@ from supportdesk.jsonapi import errors, openapi
 from supportdesk.observability import RequestContext
 from supportdesk.routing import PREFIX
 from supportdesk.ticket_attachments.storage import Storage
+from supportdesk.web import pages, routes
 
 
 @asynccontextmanager
@@ -132,7 +133,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.storage = Storage(settings.storage_dir)
     api.install(app)
-    errors.install(app)
+    routes.install(app)
+    errors.install(app, pages.browser_error)
     openapi.install(app, PREFIX)
     # the last added is the outermost: the Recorder stores answers without RequestContext's
     # per-request headers

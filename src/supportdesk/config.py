@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     mail_create_users: bool = True
     # a directory of templates that replace the built-in ones of the same name
     mail_templates: str | None = None
+    # The browser (SPEC 14): how long a sign-in lasts
+    session_lifetime: Duration = timedelta(days=14)
     # how long the records of mail sent (once sent or failed) and received are kept (0: forever)
     mail_retain: Duration = timedelta(days=90)
 

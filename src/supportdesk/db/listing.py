@@ -235,6 +235,12 @@ class Lister:
             statements = self._cache[shape] = self._build(filter_keys, sort, deep)
         return statements[0], statements[1], params
 
+    async def count(self, conn: Conn, query: ListQuery) -> int:
+        """How many rows the query's filters select (no page is read)."""
+        _, count, params = self.statements(query)
+        total: int = await conn.fetch_value(count, params)
+        return total
+
     async def page(self, conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
         page, count, params = self.statements(query)
         total: int = await conn.fetch_value(count, params)

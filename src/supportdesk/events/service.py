@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from supportdesk import timestamps
@@ -37,11 +38,16 @@ async def feed(
 
 
 async def stream(
-    db: Database, bus: Bus, cursor: int | None, selection: log.Selection
+    db: Database,
+    bus: Bus,
+    cursor: int | None,
+    selection: log.Selection,
+    frame: Callable[[Row], bytes] | None = None,
 ) -> AsyncIterator[bytes]:
     """Server-sent events after `cursor` (None: from now on) until the client leaves or the
     server stops; a comment line on each of the bus's heartbeats. Catching up reads the
-    database; once level with the bus, events come from its buffer, rendered once."""
+    database; once level with the bus, events come from its buffer, rendered once. `frame`
+    renders an event otherwise than as the `events` resource (the browser's pages)."""
     if cursor is None:
         async with db.read() as conn:
             cursor = await log.newest_id(conn)
@@ -54,13 +60,18 @@ async def stream(
                 rows = await log.read(conn, position, CATCH_UP_BATCH, log.Selection())
             if rows:
                 position = rows[-1]["id"]
-                frames = [sse_event(EVENTS, row) for row in rows if selection.matches(row)]
+                render = frame or functools.partial(sse_event, EVENTS)
+                frames = [render(row) for row in rows if selection.matches(row)]
                 if frames:
                     yield b"".join(frames)
                 continue
         elif buffered:
             position = buffered[-1].id
-            frames = [item.frame for item in buffered if selection.matches(item.row)]
+            frames = [
+                item.frame if frame is None else frame(item.row)
+                for item in buffered
+                if selection.matches(item.row)
+            ]
             if frames:
                 yield b"".join(frames)
             continue

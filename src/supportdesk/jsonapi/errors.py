@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -115,9 +116,32 @@ def _unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(SupportdeskError, _supportdesk_error)
+# An error page for a request that is not the API's (the browser's pages): given the request,
+# the status and the message, the response to send instead of the JSON body, or None.
+PageMaker = Callable[[Request, int, str], Response | None]
+_KEPT_HEADERS = ("allow", "retry-after", "x-request-id")
+
+
+def install(app: FastAPI, page: PageMaker | None = None) -> None:
+    def handler(render: Callable[[Request, Exception], Response]) -> Callable[..., Response]:
+        if page is None:
+            return render
+
+        def handle(request: Request, exc: Exception) -> Response:
+            response = render(request, exc)
+            message = orjson.loads(response.body).get("message", "") if response.body else ""
+            instead = page(request, response.status_code, message)
+            if instead is None:
+                return response
+            for name in _KEPT_HEADERS:
+                if name in response.headers:
+                    instead.headers[name] = response.headers[name]
+            return instead
+
+        return handle
+
+    app.add_exception_handler(SupportdeskError, handler(_supportdesk_error))
     app.add_exception_handler(Replay, _replay)
-    app.add_exception_handler(RequestValidationError, _request_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(RequestValidationError, handler(_request_validation_error))
+    app.add_exception_handler(StarletteHTTPException, handler(_http_error))
+    app.add_exception_handler(Exception, handler(_unexpected_error))

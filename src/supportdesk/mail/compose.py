@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, S
 
 from supportdesk.mail.address import Sender
 
-NOTICES = ("opened", "reply", "closed", "new_ticket", "customer_reply", "assigned")
+NOTICES = ("opened", "reply", "closed", "new_ticket", "customer_reply", "assigned", "sign_in")
 # the mail received named in `References` at most (the latest): a header stays short
 MAX_REFERENCES = 10
 # 1601-01-01 to 1970-01-01 in 100 ns steps, for Outlook's FILETIME
@@ -88,7 +88,6 @@ class Composer:
         thread = (root, *notice.received[-MAX_REFERENCES:])
         reply_to = self.sender.reply_to(ticket["id"], self._secret)
         message_id = self.sender.message_id(ticket["id"], notice.event_id, recipient["id"])
-        boundary = f"=_sd_{secrets.token_hex(12)}"
         headers = [
             ("From", _address(self.sender.name, self.sender.address)),
             ("To", _address(name, recipient["email"])),
@@ -102,21 +101,48 @@ class Composer:
             ("Thread-Topic", _text(subject)),
             ("Thread-Index", thread_index(root, ticket["created_at"])),
             ("X-Supportdesk-Ticket", str(ticket["id"])),
-            ("MIME-Version", "1.0"),
-            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         ]
-        lines = [f"{header}: {value}" for header, value in headers]
-        for subtype, body in (("plain", text.strip() + "\n"), ("html", html)):
-            lines += [
-                "",
-                f"--{boundary}",
-                f'Content-Type: text/{subtype}; charset="utf-8"',
-                "Content-Transfer-Encoding: quoted-printable",
-                "",
-                binascii.b2a_qp(body.encode(), istext=True).decode("ascii"),
-            ]
-        lines += [f"--{boundary}--", ""]
-        return "\r\n".join(lines).replace("\r\n", "\n").replace("\n", "\r\n")
+        return _assemble(headers, text, html)
+
+    def sign_in(self, recipient: Mapping[str, Any], url: str, now: datetime) -> str:
+        """The mail with a one-time sign-in link (SPEC 14): no ticket, no reply address."""
+        values = {"recipient": recipient, "url": url, "subject": "Your sign-in link",
+                  "desk": self.sender.name or self.sender.address}  # fmt: skip
+        text = self._text.get_template("sign_in.txt").render(values)
+        html = self._html.get_template("sign_in.html").render(values)
+        name = " ".join(p for p in (recipient["first_name"], recipient["last_name"]) if p)
+        headers = [
+            ("From", _address(self.sender.name, self.sender.address)),
+            ("To", _address(name, recipient["email"])),
+            ("Subject", _text(f"{values['desk']}: your sign-in link")),
+            ("Date", format_datetime(now)),
+            ("Message-ID", make_msgid(domain=self.sender.domain)),
+            ("Auto-Submitted", "auto-generated"),
+        ]
+        return _assemble(headers, text, html)
+
+
+def _assemble(headers: list[tuple[str, str]], text: str, html: str) -> str:
+    """The whole message: the headers, then the text and HTML parts (quoted-printable UTF-8)
+    as multipart/alternative; CRLF line ends."""
+    boundary = f"=_sd_{secrets.token_hex(12)}"
+    headers = [
+        *headers,
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+    ]
+    lines = [f"{header}: {value}" for header, value in headers]
+    for subtype, body in (("plain", text.strip() + "\n"), ("html", html)):
+        lines += [
+            "",
+            f"--{boundary}",
+            f'Content-Type: text/{subtype}; charset="utf-8"',
+            "Content-Transfer-Encoding: quoted-printable",
+            "",
+            binascii.b2a_qp(body.encode(), istext=True).decode("ascii"),
+        ]
+    lines += [f"--{boundary}--", ""]
+    return "\r\n".join(lines).replace("\r\n", "\n").replace("\n", "\r\n")
 
 
 def _text(value: str) -> str:

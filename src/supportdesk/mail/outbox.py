@@ -270,6 +270,20 @@ def _notices(settings: Settings, context: _Context, event: Row) -> Iterator[Noti
             yield from notice("assigned", context.users.get(new))
 
 
+async def enqueue_sign_in(db: Database, composer: Composer, recipient: Row, url: str) -> None:
+    """Queue the mail of a sign-in link (it belongs to no event); sent like any other."""
+    now = datetime.now(UTC)
+    at = timestamps.to_text(now)
+    content = composer.sign_in(recipient, url, now)
+    row = {"event_id": None, "ticket_id": None, "user_id": recipient["id"],
+           "recipient": recipient["email"].lower(), "notice": "sign_in",
+           "message_id": _message_id(content), "content": content,
+           "state": repository.PENDING, "next_attempt_at": at, "error": None,
+           "created_at": at}  # fmt: skip
+    async with db.transaction() as conn:
+        await repository.enqueue(conn, [row])
+
+
 async def send_due(db: Database, target: smtp.SmtpTarget, composer: Composer) -> int:
     """Try up to `SEND_BATCH` due mails over one session; returns how many were due.
     smtp.Unavailable when the server cannot be used now (the mails stay due)."""

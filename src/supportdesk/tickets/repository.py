@@ -217,3 +217,17 @@ async def rerank(
     )
     await conn.execute(delete(meta).where(meta.c.key == "ticket_rank_orders"))
     await conn.execute(insert(meta).values(key="ticket_rank_orders", value=orders))
+
+
+_IDS_OF_USER = (
+    select(tickets.c.id)
+    .where(tickets.c.user_id == bindparam("user_id"))
+    .order_by(tickets.c.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+async def ids_of_user(conn: Conn, user_id: int, limit: int) -> list[int]:
+    """The ids of the customer's newest tickets."""
+    rows = await conn.fetch_all(_IDS_OF_USER, {"user_id": user_id, "limit": limit})
+    return [row["id"] for row in rows]

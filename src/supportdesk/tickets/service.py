@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from starlette.datastructures import UploadFile
+
 from supportdesk import timestamps
 from supportdesk.config import Settings
 from supportdesk.db import Conn, Database, Precondition, Row
@@ -59,6 +61,12 @@ async def list_tickets(
         rows, total = await repository.page(conn, query)
         related = await load_related(conn, rows, query.include)
         return rows, total, related
+
+
+async def count_tickets(db: Database, queries: Sequence[ListQuery]) -> list[int]:
+    """How many tickets each query's filters select, in one read."""
+    async with db.read() as conn:
+        return [await repository.lister.count(conn, query) for query in queries]
 
 
 async def get_ticket(db: Database, ticket_id: int, query: ResourceQuery) -> tuple[Row, Related]:
@@ -128,6 +136,32 @@ async def create_ticket(
         row = await insert_ticket(conn, settings, values, timestamps.now())
         await log.record(conn, actor, [log.created(TICKETS, row, row["id"])])
         return row, await load_related(conn, [row], query.include)
+
+
+async def open_with_message(
+    db: Database,
+    settings: Settings,
+    storage: Storage,
+    actor: Actor,
+    data: TicketCreate,
+    text: str,
+    files: Sequence[UploadFile],
+) -> int:
+    """A new ticket and its first message (with files) in one transaction, as the portal and
+    mail open them; returns the ticket's id."""
+    values = {name: getattr(data, name) for name in data.model_fields_set}
+    async with (
+        attachments.pending_uploads(storage, files, settings) as uploads,
+        db.transaction() as conn,
+    ):
+        now = timestamps.now()  # the ticket and its first message: one moment
+        row = await insert_ticket(conn, settings, values, now)
+        _, events = await messages_service.insert_message(
+            conn, settings, row, row["user_id"], text, uploads, now
+        )
+        await log.record(conn, actor, [log.created(TICKETS, row, row["id"]), *events])
+        ticket_id: int = row["id"]
+        return ticket_id
 
 
 async def insert_ticket(conn: Conn, settings: Settings, values: dict[str, Any], now: str) -> Row:

@@ -29,6 +29,7 @@ _HAS_WORK = select(
     )
 )
 _ROLES = select(roles).order_by(roles.c.id)
+_STAFF = select(*PUBLIC).where(users.c.role_id.is_not(None)).order_by(users.c.id)
 _ROLE = select(roles.c.id).where(roles.c.id == bindparam("role_id"))
 
 _lister = Lister(
@@ -99,3 +100,8 @@ async def roles_by_ids(conn: Conn, ids: Sequence[int]) -> list[Row]:
 
 async def role_exists(conn: Conn, role_id: int) -> bool:
     return await conn.fetch_value(_ROLE, {"role_id": role_id}) is not None
+
+
+async def staff(conn: Conn) -> list[Row]:
+    """Every staff user (a user with a role), oldest first."""
+    return await conn.fetch_all(_STAFF)

@@ -1,0 +1,111 @@
+"""What every page handler shares: reading a posted form (CSRF checked first), redirects, and
+who may be here (`staff`, `customer`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from supportdesk.config import Settings
+from supportdesk.errors import Forbidden
+from supportdesk.jsonapi.body import is_multipart, read_form
+from supportdesk.web import pages, sessions
+from supportdesk.web.sessions import Visitor
+
+FILE_FIELD = "attachments"
+_URLENCODED_LIMIT = 64 * 1024
+
+
+class SignInNeeded(Exception):
+    """Not signed in: the browser goes to the sign-in page, and comes back after."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+@dataclass
+class Posted:
+    fields: Mapping[str, str]
+    lists: Mapping[str, list[str]]  # every value of a repeated field (checkboxes)
+    files: list[UploadFile]
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.fields.get(name, default)
+
+
+async def posted(request: Request) -> Posted:
+    """The form of a POST, after its CSRF token was checked (403 without it): urlencoded, or
+    multipart with files under `attachments` (413 past the upload limits)."""
+    settings: Settings = request.app.state.settings
+    if is_multipart(request):
+        form = await read_form(
+            request, settings.max_upload_bytes, settings.max_attachments, (FILE_FIELD,)
+        )
+        fields, files = form.fields, [f for f in form.files if f.filename]
+        lists = {name: [value] for name, value in fields.items()}
+    else:
+        declared = request.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > _URLENCODED_LIMIT:
+            raise Forbidden("This form is larger than any form of this site.")
+        data = await request.form(max_files=0, max_fields=600)
+        lists = {}
+        for name, value in data.multi_items():
+            if isinstance(value, str):
+                lists.setdefault(name, []).append(value)
+        fields = {name: values[-1] for name, values in lists.items()}
+        files = []
+    if not await sessions.csrf_ok(request, fields.get("csrf")):
+        raise Forbidden(
+            "This form has expired or did not come from this site (no valid CSRF token). "
+            "Go back, reload the page and send it again."
+        )
+    return Posted(fields, lists, files)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=pages.SECURITY_HEADERS)
+
+
+def safe_next(url: str | None, fallback: str) -> str:
+    """Where to go after signing in: only a path of this site's console or portal."""
+    if url and url.startswith(("/console", "/portal")) and "//" not in url and "\\" not in url:
+        return url
+    return fallback
+
+
+async def staff(request: Request) -> Visitor:
+    """The signed-in staff user; else the sign-in page (not signed in) or 403 (a customer)."""
+    visitor = await sessions.visitor(request)
+    if visitor is None:
+        raise SignInNeeded(_here(request))
+    if not visitor.staff:
+        raise Forbidden("The console is for staff. Your tickets are in the portal: /portal/")
+    return visitor
+
+
+async def customer(request: Request) -> Visitor:
+    """The signed-in customer; else the sign-in page, or 403 for staff (who work in the
+    console: a staff session is never a customer's)."""
+    visitor = await sessions.visitor(request)
+    if visitor is None:
+        raise SignInNeeded(_here(request))
+    if visitor.staff:
+        raise Forbidden("The portal is for customers. Staff work in the console: /console/")
+    return visitor
+
+
+def _here(request: Request) -> str:
+    path = request.url.path
+    if request.method == "GET" and request.url.query:
+        path += "?" + request.url.query
+    return path
+
+
+def sign_in_url(next_url: str) -> str:
+    return f"/login?next={quote(next_url, safe='/')}"

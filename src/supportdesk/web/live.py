@@ -1,0 +1,70 @@
+"""Live pages (SPEC 14): each open console or portal page holds one event stream
+(`EventSource`), fed by the worker's event bus like `/events/stream`. It carries no content,
+only that something changed (`event: change`, the event's id, name and ticket): the page then
+reads itself again and swaps in what changed, through the same access checks as any page. A
+customer's stream carries only the events of their own tickets."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from supportdesk.db import Row
+from supportdesk.events import log
+from supportdesk.events.service import stream
+from supportdesk.tickets import repository as tickets
+from supportdesk.web import forms, pages
+
+router = APIRouter(include_in_schema=False)
+MAX_LIVE_TICKETS = 200
+# a selection of no ticket ids is every event: a customer without tickets gets this one, which
+# no event has
+_NO_TICKET = (0,)
+_NAMES = ("ticket.", "ticket_message.", "ticket_attachment.")
+
+
+def _change(row: Row) -> bytes:
+    data = orjson.dumps({"id": row["id"], "event": row["event"], "ticket_id": row["ticket_id"]})
+    return b"id: %d\nevent: change\ndata: %s\n\n" % (row["id"], data)
+
+
+def _cursor(request: Request) -> int | None:
+    last = request.headers.get("last-event-id", "")
+    return int(last) if last.isdigit() else None
+
+
+def _response(request: Request, selection: log.Selection) -> Response:
+    body = stream(request.app.state.db, request.app.state.bus, _cursor(request), selection, _change)
+    headers = {**pages.SECURITY_HEADERS, "X-Accel-Buffering": "no"}
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+
+def _ticket_param(request: Request) -> tuple[int, ...]:
+    value = request.query_params.get("ticket", "")
+    return (int(value),) if value.isdigit() else ()
+
+
+@router.get("/console/live")
+async def console_live(request: Request) -> Response:
+    """Every ticket change, or one ticket's (`?ticket=ID`)."""
+    await forms.staff(request)
+    return _response(request, log.Selection(prefixes=_NAMES, ticket_ids=_ticket_param(request)))
+
+
+@router.get("/portal/live")
+async def portal_live(request: Request) -> Response:
+    """The changes of the customer's own tickets (one, with `?ticket=ID`): their newest
+    `MAX_LIVE_TICKETS` when no ticket is named."""
+    me = await forms.customer(request)
+    wanted = _ticket_param(request)
+    async with request.app.state.db.read() as conn:
+        if wanted:
+            found = await tickets.by_ids(conn, wanted)
+            if not found or found[0]["user_id"] != me.id:
+                return pages.error_page(request, 404, "There is no such ticket of yours.")
+            chosen = wanted
+        else:
+            chosen = tuple(await tickets.ids_of_user(conn, me.id, MAX_LIVE_TICKETS)) or _NO_TICKET
+    return _response(request, log.Selection(prefixes=_NAMES, ticket_ids=chosen))
