@@ -1,5 +1,6 @@
 """/docs is Swagger UI served by supportdesk itself: nothing from another origin, no inline
-script or style (the page is sent with `Content-Security-Policy: default-src 'self'`)."""
+script or style (the page is sent with `Content-Security-Policy: default-src 'self'`, and
+`img-src 'self' data:` for the images in Swagger UI's stylesheet)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ async def docs_page(anonymous: httpx.AsyncClient) -> Page:
     response = await anonymous.get("/docs")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert response.headers["content-security-policy"] == "default-src 'self'"
+    assert response.headers["content-security-policy"] == "default-src 'self'; img-src 'self' data:"
     return Page(response.text)
 
 

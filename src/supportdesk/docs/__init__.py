@@ -4,7 +4,8 @@ CDN, so the page works on a server without internet and under a strict Content S
 FastAPI's own /docs page loads Swagger UI from a CDN and starts it with an inline script; here
 the assets come from the `swagger-ui-bundle-v2` package (its `swagger_ui_path`, mounted at
 /docs/assets) and the start-up script is `init.js` beside this file. The page is sent with
-`Content-Security-Policy: default-src 'self'`: no inline script or style, no other origin.
+`Content-Security-Policy: default-src 'self'; img-src 'self' data:`: no inline script or style,
+nothing from another origin.
 ReDoc (/redoc) is off: no maintained package ships its script without pulling in a framework.
 
 Why not the `swagger-ui-bundle` package: its last release (1.1.0) bundles Swagger UI 4, which
@@ -26,7 +27,8 @@ from swagger_ui_bundle import swagger_ui_path
 PATH = "/docs"
 ASSETS = f"{PATH}/assets"
 INIT_SCRIPT = f"{PATH}/init.js"
-CSP = "default-src 'self'"
+# Swagger UI's stylesheet draws its arrows and checkboxes with `data:` SVG images
+CSP = "default-src 'self'; img-src 'self' data:"
 
 
 def page(title: str) -> str:

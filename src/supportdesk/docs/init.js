@@ -1,5 +1,5 @@
 // Starts Swagger UI on the /docs page (supportdesk.docs). A file of its own, not an inline
-// script, so that the page works under `Content-Security-Policy: default-src 'self'`.
+// script, as the page's Content-Security-Policy (`default-src 'self'`) allows no inline script.
 window.ui = SwaggerUIBundle({
   url: "/openapi.json",
   dom_id: "#swagger-ui",
