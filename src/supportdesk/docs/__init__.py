@@ -5,8 +5,8 @@ FastAPI's own /docs page loads Swagger UI from a CDN and starts it with an inlin
 the assets come from the `swagger-ui-bundle-v2` package (its `swagger_ui_path`, mounted at
 /docs/assets) and the start-up script is `init.js` beside this file. The page is sent with
 `Content-Security-Policy: default-src 'self'; img-src 'self' data:`: no inline script or style,
-nothing from another origin.
-ReDoc (/redoc) is off: no maintained package ships its script without pulling in a framework.
+nothing from another origin. ReDoc (/redoc) is off: of the packages that ship its script, one
+pulls in Django (drf-spectacular-sidecar), another keeps it where no API says (fastapi-offline).
 
 Why not the `swagger-ui-bundle` package: its last release (1.1.0) bundles Swagger UI 4, which
 cannot render OpenAPI 3.1, the version FastAPI writes. `swagger-ui-bundle-v2` is its fork kept
