@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from supportdesk import __version__, api, logs
+from supportdesk import __version__, api, docs, logs
 from supportdesk.auth.ratelimit import open_limiter
 from supportdesk.config import Settings
 from supportdesk.db import open_database
@@ -115,6 +115,9 @@ def create_app(settings: Settings) -> FastAPI:
             "errors are `{message, code, errors?}`."
         ),
         lifespan=lifespan,
+        # FastAPI's pages load their scripts from a CDN: `docs.install` serves /docs itself
+        docs_url=None,
+        redoc_url=None,
         # FastAPI's native OpenTelemetry hooks look up the global providers on every request;
         # supportdesk configures none (its telemetry is the access log and request ids).
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -134,6 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.storage = Storage(settings.storage_dir)
     api.install(app)
     routes.install(app)
+    docs.install(app)
     errors.install(app, pages.browser_error)
     openapi.install(app, PREFIX)
     # the last added is the outermost: the Recorder stores answers without RequestContext's

@@ -1,0 +1,135 @@
+"""Real-browser tests: one headless Chromium for the session, driven by Playwright, against one
+real `supportdesk serve` on a free port of 127.0.0.1 (tests/e2e/conftest.py's `serving`).
+
+The browser is Debian's (`apt-get install chromium`): Playwright's own browser downloads are
+not reachable from our machines. The tests are skipped when it is not installed, unless
+SUPPORTDESK_REQUIRE_BROWSER=1 (set by .ci/run), which turns the skip into a failure.
+
+Playwright's async API, on the session's event loop: the suite runs pytest-asyncio in auto
+mode, and the sync API leaves its own loop marked as running in the main thread between calls,
+so every async test after the first browser test of a run would fail ("Runner.run() cannot be
+called from a running event loop"). Each browser test module therefore starts with
+`pytestmark = pytest.mark.asyncio(loop_scope="session")` (checked at collection): a test on a
+loop of its own could not use the session's browser.
+
+Every page comes from a context of its own (`page`), which lets no request leave 127.0.0.1:
+one that would is aborted, and fails the test (`Traffic.offsite`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route, async_playwright
+
+from tests.e2e.conftest import Server, serving
+
+CHROMIUM = Path("/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("SUPPORTDESK_REQUIRE_BROWSER") == "1"
+MISSING = "chromium is not installed (apt-get install chromium)"
+# no sandbox: the tests run as root in containers, where Chromium's sandbox cannot start
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+HERE = Path(__file__).parent
+LOCAL_HOST = "127.0.0.1"
+# URLs that are no network request
+LOCAL_SCHEMES = ("data", "blob", "about")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fail early, with the fix, on a browser test that would run on a loop of its own."""
+    for item in items:
+        if not (
+            HERE in item.path.parents
+            and isinstance(item, pytest.Function)
+            and inspect.iscoroutinefunction(item.obj)
+        ):
+            continue
+        scopes = {marker.kwargs.get("loop_scope") for marker in item.iter_markers("asyncio")}
+        if "session" not in scopes:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a browser test runs on the session's event loop; start its "
+                'module with `pytestmark = pytest.mark.asyncio(loop_scope="session")`'
+            )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium for the whole session."""
+    if not CHROMIUM.exists():
+        if REQUIRE_BROWSER:
+            pytest.fail(f"{MISSING} (SUPPORTDESK_REQUIRE_BROWSER=1)")
+        pytest.skip(MISSING)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`supportdesk serve` on a fresh SQLite file for the whole session: `base_url`, and the
+    demo key it printed in `demo_token`."""
+    directory = tmp_path_factory.mktemp("browser")
+    with serving(directory, f"sqlite:///{directory / 'browser.db'}") as running:
+        yield running
+
+
+def is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in LOCAL_SCHEMES or parts.hostname == LOCAL_HOST
+
+
+@dataclass
+class Traffic:
+    """What a test's page did: every request's URL, those that would have left 127.0.0.1
+    (aborted), and the console's errors and uncaught exceptions (CSP violations are among
+    them)."""
+
+    requests: list[str] = field(default_factory=list)
+    offsite: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def traffic() -> Traffic:
+    return Traffic()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(browser: Browser, server: Server, traffic: Traffic) -> AsyncIterator[Page]:
+    """A page in a context of its own (no cookies or storage from other tests), with relative
+    URLs on the server. Fails the test when a request went anywhere but 127.0.0.1."""
+    context = await browser.new_context(base_url=server.base_url)
+
+    def on_request(request: Request) -> None:
+        traffic.requests.append(request.url)
+
+    async def block(route: Route) -> None:
+        traffic.offsite.append(route.request.url)
+        await route.abort("blockedbyclient")
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            traffic.console_errors.append(f"{message.text} ({message.location.get('url')})")
+
+    context.on("request", on_request)
+    await context.route(lambda url: not is_local(url), block)
+    try:
+        tab = await context.new_page()
+        tab.on("console", on_console)
+        tab.on("pageerror", lambda error: traffic.console_errors.append(str(error)))
+        yield tab
+    finally:
+        await context.close()
+    assert traffic.offsite == [], f"requests left {LOCAL_HOST}: {traffic.offsite}"
