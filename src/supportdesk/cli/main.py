@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import typer
 
 from supportdesk.auth import repository as keys_repository
@@ -13,6 +15,8 @@ from supportdesk.db import Database
 from supportdesk.jobs import registry
 from supportdesk.ticket_attachments.service import recover
 from supportdesk.ticket_attachments.storage import Storage
+from supportdesk.users import repository as users_repository
+from supportdesk.users.service import create_user_simple
 
 app = typer.Typer(
     help="supportdesk: a support-ticket service with a Paymenter-compatible admin API.",
@@ -20,6 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+DEMO_STAFF = "admin@example.com"  # the console's demo login, made with the demo key
+
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(tickets.app, name="tickets")
@@ -70,13 +76,21 @@ def serve(
     )
     migrate(settings)
 
-    async def demo_key(db: Database) -> str | None:
+    async def demo_key(db: Database) -> tuple[str, str | None] | None:
+        """On a database without keys: the demo key, and the demo staff login's password
+        (None when that address is a user already)."""
         async with db.read() as conn:
             if await keys_repository.any_exists(conn):
                 return None
-        return (await create_key(db, "demo", [ALL], []))[1]
+            taken = await users_repository.id_by_email(conn, DEMO_STAFF)
+        token = (await create_key(db, "demo", [ALL], []))[1]
+        if taken is not None:
+            return token, None
+        password = secrets.token_urlsafe(12)
+        await create_user_simple(db, DEMO_STAFF, "Demo", "Staff", True, password)
+        return token, password
 
-    token = run_with_db(settings, demo_key)
+    demo = run_with_db(settings, demo_key)
 
     async def recover_files(db: Database) -> tuple[int, int]:
         return await recover(db, Storage(settings.storage_dir))
@@ -86,10 +100,16 @@ def serve(
         typer.echo(
             f"Attachment files left by a crash: {restored} restored, {deleted} orphans deleted"
         )
-    if token is not None:
+    if demo is not None:
+        token, password = demo
         typer.echo("Created a demo API key with every permission (shown only this once):")
         typer.echo(f"  Authorization: Bearer {token}")
-    typer.echo(f"Serving on http://{settings.host}:{settings.port} (docs at /docs)")
+        if password is not None:
+            typer.echo("Created a demo staff login for the console (shown only this once):")
+            typer.echo(f"  {DEMO_STAFF} / {password}")
+    where = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"Serving on {where} (docs at /docs)")
+    typer.echo(f"Console: {where}/console/  Portal: {where}/portal/")
     running = worker.job_names(registry.jobs(settings)) if settings.jobs else "off"
     typer.echo(f"Jobs: {running}")
     typer.echo(f"Mail: {mail.summary(settings)}")

@@ -221,7 +221,12 @@ async def delete_user(
 
 
 async def create_user_simple(
-    db: Database, email: str, first_name: str | None, last_name: str | None, staff: bool
+    db: Database,
+    email: str,
+    first_name: str | None,
+    last_name: str | None,
+    staff: bool,
+    password: str | None = None,
 ) -> int:
     """For the CLI: the same rules as POST /users."""
     data = validate(
@@ -231,6 +236,7 @@ async def create_user_simple(
             "first_name": first_name,
             "last_name": last_name,
             "role_id": 1 if staff else None,
+            "password": password,
         },
     )
     row, _ = await create_user(db, log.SYSTEM, data, ResourceQuery())
