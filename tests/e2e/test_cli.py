@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -24,6 +27,7 @@ from tests.e2e.conftest import Server, run_cli
         ["keys", "delete"],
         ["users"],
         ["users", "create"],
+        ["users", "set-password"],
         ["worker"],
         ["events"],
         ["events", "prune"],
@@ -142,3 +146,50 @@ def test_users_create_validation(server: Server) -> None:
 def test_serve_prints_the_demo_key_only_on_an_empty_database(server: Server) -> None:
     assert server.demo_token.startswith("sdk_")
     assert server.output.read_text().count("Bearer") == 1
+
+
+def _signs_in(server: Server, email: str, password: str) -> bool:
+    """Whether the console's sign-in form takes this e-mail and password."""
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        form = browser.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf is not None
+        answer = browser.post(
+            "/login", data={"csrf": csrf[1], "email": email, "password": password}
+        )
+        return answer.status_code == 303 and answer.headers["location"] == "/console/"
+
+
+def test_serve_prints_a_demo_staff_login_that_signs_in(server: Server) -> None:
+    output = server.output.read_text()
+    found = re.search(r"^  (admin@example\.com) / (\S+)$", output, re.MULTILINE)
+    assert found is not None, output
+    assert output.count("demo staff login") == 1
+    assert f"Console: {server.base_url}/console/  Portal: {server.base_url}/portal/" in output
+    assert _signs_in(server, found[1], found[2])
+    assert not _signs_in(server, found[1], found[2] + "x")
+
+
+def test_users_set_password(server: Server) -> None:
+    db = ["--database-url", server.database_url]
+    run_cli("users", "create", "--email", "agent@example.com", "--staff", *db)
+    result = subprocess.run(
+        [sys.executable, "-m", "supportdesk", "users", "set-password", "Agent@Example.com",
+         "--password-stdin", *db],
+        input="correct horse battery\n", capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "password set for Agent@Example.com" in result.stdout
+    assert _signs_in(server, "agent@example.com", "correct horse battery")
+    for email, password, complaint in (
+        ("agent@example.com", "short", "a password has at least 8 characters"),
+        ("nobody@example.com", "long enough", "no user has the address nobody@example.com"),
+    ):
+        refused = subprocess.run(
+            [sys.executable, "-m", "supportdesk", "users", "set-password", email,
+             "--password-stdin", *db],
+            input=password + "\n", capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 1
+        assert refused.stderr.strip() == f"error: {complaint}"

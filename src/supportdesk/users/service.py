@@ -229,16 +229,15 @@ async def create_user_simple(
     password: str | None = None,
 ) -> int:
     """For the CLI: the same rules as POST /users."""
-    data = validate(
-        UserCreate,
-        {
-            "email": email,
-            "first_name": first_name,
-            "last_name": last_name,
-            "role_id": 1 if staff else None,
-            "password": password,
-        },
-    )
+    values = {
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "role_id": 1 if staff else None,
+    }
+    if password is not None:
+        values["password"] = password
+    data = validate(UserCreate, values)
     row, _ = await create_user(db, log.SYSTEM, data, ResourceQuery())
     user_id: int = row["id"]
     return user_id
