@@ -4,6 +4,7 @@ error pages that stand in for the API's JSON errors under /console, /portal and 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
 import re
@@ -72,8 +73,28 @@ def size(value: int) -> str:
 @dataclass(frozen=True)
 class Asset:
     body: bytes
+    gzipped: bytes
     media_type: str
     version: str  # a hash of the body: the URL changes when the file does
+
+
+# Pages and assets are sent gzipped to a browser that takes it (a long thread is mostly text).
+# Not the API's JSON: its clients and benchmarks are measured as they are.
+_GZIP_LEVEL = 6
+_GZIP_FROM = 1024
+
+
+def _accepts_gzip(request: Request) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "")
+
+
+def _compressed(request: Request, body: bytes, headers: dict[str, str]) -> bytes:
+    """`body`, gzipped (with its headers set) when the browser takes it and it is worth it."""
+    headers["Vary"] = "Accept-Encoding"
+    if len(body) < _GZIP_FROM or not _accepts_gzip(request):
+        return body
+    headers["Content-Encoding"] = "gzip"
+    return gzip.compress(body, _GZIP_LEVEL, mtime=0)
 
 
 def _load_assets() -> dict[str, Asset]:
@@ -85,7 +106,8 @@ def _load_assets() -> dict[str, Asset]:
         if entry.is_file() and suffix in types:
             body = entry.read_bytes()
             version = hashlib.sha256(body).hexdigest()[:12]
-            found[entry.name] = Asset(body, types[suffix], version)
+            zipped = gzip.compress(body, 9, mtime=0)
+            found[entry.name] = Asset(body, zipped, types[suffix], version)
     return found
 
 
@@ -110,7 +132,12 @@ def static(request: Request) -> Response:
     }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    headers["Vary"] = "Accept-Encoding"
+    body = asset.body
+    if _accepts_gzip(request):
+        headers["Content-Encoding"] = "gzip"
+        body = asset.gzipped
+    return Response(body, media_type=asset.media_type, headers=headers)
 
 
 templates = Environment(
@@ -134,16 +161,17 @@ async def page(
 ) -> HTMLResponse:
     """A whole page, with this browser's CSRF token and the signed-in user (the script takes
     the parts it swaps from whole pages too: there are no fragment routes)."""
-    response = HTMLResponse(status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
     values = {
         "request": request,
         "visitor": await sessions.visitor(request),
-        "csrf": await sessions.form_token(request, response),
+        "csrf": await sessions.form_token(request),
         "area": _area(request.url.path),
         **(context or {}),
     }
-    response.body = templates.get_template(template).render(values).encode()
-    response.headers["content-length"] = str(len(response.body))
+    sent = {**SECURITY_HEADERS, **(headers or {})}
+    body = _compressed(request, templates.get_template(template).render(values).encode(), sent)
+    response = HTMLResponse(body, status_code=status, headers=sent)
+    sessions.keep_form_token(request, response)
     return response
 
 

@@ -160,9 +160,9 @@ def _cookie_flags(request: Request) -> dict[str, Any]:
     return {"httponly": True, "samesite": "lax", "secure": request.url.scheme == "https"}
 
 
-async def form_token(request: Request, response: Response | None = None) -> str:
+async def form_token(request: Request) -> str:
     """The CSRF token the forms of this page carry: the session's, or before sign-in the
-    pre-session cookie's (made now and set on `response` when the browser has none)."""
+    pre-session cookie's (made now when the browser has none: `keep_form_token` sets it)."""
     signed_in = await visitor(request)
     if signed_in is not None:
         return signed_in.csrf
@@ -170,12 +170,19 @@ async def form_token(request: Request, response: Response | None = None) -> str:
     cookie = request.cookies.get(CSRF_COOKIE)
     token = _unsign(secret, cookie) if cookie else None
     if token is None:
-        token = secrets.token_urlsafe(32)
-        if response is not None:
-            response.set_cookie(CSRF_COOKIE, _sign(secret, token), **_cookie_flags(request))
-        request.scope["csrf_token"] = token
-    made: str = request.scope.get("csrf_token", token)
-    return made
+        if "new_csrf_token" not in request.scope:
+            made = secrets.token_urlsafe(32)
+            request.scope["new_csrf_token"] = made
+            request.scope["new_csrf_cookie"] = _sign(secret, made)
+        token = request.scope["new_csrf_token"]
+    return str(token)
+
+
+def keep_form_token(request: Request, response: Response) -> None:
+    """Set the pre-session CSRF cookie that `form_token` made for this page, if it made one."""
+    signed = request.scope.get("new_csrf_cookie")
+    if signed is not None:
+        response.set_cookie(CSRF_COOKIE, signed, **_cookie_flags(request))
 
 
 async def csrf_ok(request: Request, sent: str | None) -> bool:
