@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from supportdesk.config import Settings
-from supportdesk.errors import Forbidden
+from supportdesk.errors import Forbidden, PayloadTooLarge
 from supportdesk.jsonapi.body import is_multipart, read_form
 from supportdesk.web import pages, sessions
 from supportdesk.web.sessions import Visitor
@@ -52,7 +52,7 @@ async def posted(request: Request) -> Posted:
     else:
         declared = request.headers.get("content-length", "0")
         if declared.isdigit() and int(declared) > _URLENCODED_LIMIT:
-            raise Forbidden("This form is larger than any form of this site.")
+            raise PayloadTooLarge("This form is larger than any form of this site.")
         data = await request.form(max_files=0, max_fields=600)
         lists = {}
         for name, value in data.multi_items():

@@ -58,10 +58,11 @@ function announce(text) { status.textContent = text; }
 
 if (body.dataset.live && "EventSource" in window) {
   const source = new EventSource(body.dataset.live);
+  // a burst of events is one refresh; a list (every ticket's changes) at most once a second
+  const gap = body.dataset.page === "ticket" ? 150 : 1000;
   let timer = null;
   source.addEventListener("change", () => {
-    clearTimeout(timer);
-    timer = setTimeout(refresh, 150); // a burst of events is one refresh
+    if (timer === null) timer = setTimeout(() => { timer = null; refresh(); }, gap);
   });
   addEventListener("pagehide", () => source.close());
 }
