@@ -38,6 +38,7 @@ COOKIE = "sd_session"
 CSRF_COOKIE = "sd_csrf"
 SECRET_KEY = "web_secret"  # noqa: S105 (the name of the `meta` row)
 LINK_LIFETIME = timedelta(minutes=30)
+STALE_PRESENCE = timedelta(hours=1)  # presence marks older than this are deleted
 MIN_PASSWORD = 8
 # sign-in attempts per minute: per e-mail address, and per client address
 ATTEMPTS_PER_ADDRESS = 10
@@ -131,6 +132,8 @@ async def start(request: Request, response: Response, user_id: int) -> None:
     now = datetime.now(UTC)
     expires = now + settings.session_lifetime
     async with request.app.state.db.transaction() as conn:
+        # what has run out goes at each sign-in (indexed deletes, usually of nothing)
+        await repository.prune(conn, timestamps.to_text(now), timestamps.ago(STALE_PRESENCE))
         await repository.add_session(
             conn,
             {
