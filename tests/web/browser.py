@@ -87,6 +87,12 @@ class Browser:
             await self.get(response.headers["location"])
         return response
 
+    def plant(self, name: str, value: str) -> None:
+        """Put a cookie in this browser as if the site had set it (so the site's next
+        `Set-Cookie` of that name replaces it, as in a real browser)."""
+        host = self.http.base_url.host
+        self.http.cookies.set(name, value, domain=host if "." in host else f"{host}.local")
+
     @property
     def session_cookie(self) -> str | None:
         return self.http.cookies.get(sessions.COOKIE)

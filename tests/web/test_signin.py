@@ -149,7 +149,7 @@ async def test_logout_deletes_the_session_so_a_copy_of_the_cookie_is_worthless(
 
     # the old cookie, replayed by another browser (say, a thief's), signs nobody in
     thief = browsers()
-    thief.http.cookies.set(sessions.COOKIE, cookie)
+    thief.plant(sessions.COOKIE, cookie)
     replayed = await thief.get("/portal/")
     assert replayed.status_code == 303
     assert replayed.headers["location"] == "/login?next=/portal/"
