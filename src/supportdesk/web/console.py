@@ -77,7 +77,7 @@ async def queue_page(request: Request) -> Response:
         raise BadQuery(f"There is no queue {queue!r}.")
     mine = {k: v for k, v in request.query_params.items() if k != "queue" and v != ""}
     params = {"sort": "-updated_at", **queue_params(queue, settings, me.id), **mine}
-    params.setdefault("page[size]", str(PER_PAGE))
+    params.setdefault("per_page", str(PER_PAGE))  # SPEC 4's paging: `page` and `per_page`
     query = _query(params)
     rows, total, _ = await tickets.list_tickets(db, settings, query)
     counts = await tickets.count_tickets(
@@ -108,7 +108,7 @@ async def queue_page(request: Request) -> Response:
             "page_number": query.page,
             "pages_count": pages_count,
             "here": "/console/?" + urlencode(here),
-            "page_url": lambda number: "/console/?" + urlencode({**here, "page[number]": number}),
+            "page_url": lambda number: "/console/?" + urlencode({**here, "page": number}),
         },
     )
 
