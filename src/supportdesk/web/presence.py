@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from supportdesk import timestamps
-from supportdesk.db import Database, Row
-from supportdesk.errors import ValidationFailed
+from supportdesk.db import Database, IntegrityViolation, Row
+from supportdesk.errors import ResourceNotFound, ValidationFailed
 from supportdesk.web import repository
 
 STATES = ("viewing", "replying")
@@ -22,8 +22,12 @@ async def update(db: Database, ticket_id: int, user_id: int, state: str) -> None
         return
     if state not in STATES:
         raise ValidationFailed.field("state", "The state is viewing, replying or left.")
-    async with db.transaction() as conn:
-        await repository.set_presence(conn, ticket_id, user_id, state, timestamps.now())
+    try:
+        async with db.transaction() as conn:
+            await repository.set_presence(conn, ticket_id, user_id, state, timestamps.now())
+    except IntegrityViolation:
+        # no such ticket (a page left open on a ticket deleted since): 404, not a server error
+        raise ResourceNotFound("tickets", ticket_id) from None
 
 
 async def leave(db: Database, ticket_id: int, user_id: int) -> None:
