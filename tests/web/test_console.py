@@ -422,3 +422,17 @@ async def test_presence_tells_who_else_is_on_the_ticket(
     await cole.post(url, {"state": "replying"})
     await cole.post(f"/console/tickets/{ticket}/messages", {"message": "Done"})
     assert "Cole League is" not in (await as_staff.post(url, {"state": "viewing"})).text
+
+
+async def test_presence_on_a_ticket_that_is_gone_is_404(
+    client: httpx.AsyncClient, as_staff: Browser, people: People
+) -> None:
+    """A console page left open on a ticket deleted since keeps saying it is there: that is a
+    404 page, not a server error (nor a presence row)."""
+    ticket = await new_ticket(client, people.customer)
+    assert (await client.delete(f"/tickets/{ticket}")).status_code == 204
+    for url in (f"/console/tickets/{ticket}/presence", "/console/tickets/999999/presence"):
+        response = await as_staff.post(url, {"state": "viewing"})
+        assert response.status_code == 404, response.text
+        assert response.headers["content-type"].startswith("text/html")
+        assert (await as_staff.post(url, {"state": "left"})).status_code in (200, 404)
