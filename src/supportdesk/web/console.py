@@ -222,8 +222,15 @@ async def reply(request: Request, ticket_id: int) -> Response:
     db = request.app.state.db
     values = {"ticket_id": ticket_id, "user_id": me.id, "message": form.get("message"),
               "internal": form.get("kind") == "note"}  # fmt: skip
+    status = form.get("status")
     try:
         data = validate(MessageCreate, values, {"max_message_length": settings.max_message_length})
+        # the status is checked before the message goes: a refused one sends nothing
+        data_update = (
+            validate(TicketUpdate, {"status": status}, tickets.validation_context(settings))
+            if status
+            else None
+        )
         await messages.create_message(
             db, settings, request.app.state.storage, me.actor, data, form.files, ResourceQuery()
         )
@@ -232,11 +239,7 @@ async def reply(request: Request, ticket_id: int) -> Response:
         return await _ticket_page(
             request, me, ticket_id, 422, draft=form.get("message"), error=error
         )
-    status = form.get("status")
-    if status:
-        data_update = validate(
-            TicketUpdate, {"status": status}, tickets.validation_context(settings)
-        )
+    if data_update is not None:
         await tickets.update_ticket(db, settings, me.actor, ticket_id, data_update, ResourceQuery())
     await presence.leave(db, ticket_id, me.id)
     return forms.redirect(f"/console/tickets/{ticket_id}#latest")
