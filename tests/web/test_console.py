@@ -329,6 +329,21 @@ async def test_send_and_set_status(
         client, after))  # fmt: skip
 
 
+async def test_send_and_set_status_with_a_refused_status_sends_nothing(
+    app: FastAPI, client: httpx.AsyncClient, as_staff: Browser, people: People
+) -> None:
+    """Else the reply would go out and the page say it failed: sent again, it goes twice."""
+    ticket = await new_ticket(client, people.customer)
+    before = await snapshot(app)
+    response = await as_staff.post(
+        f"/console/tickets/{ticket}/messages",
+        {"kind": "reply", "message": "Waiting for the part", "status": "sleeping"},
+    )
+    assert response.status_code == 422
+    assert ">Waiting for the part</textarea>" in response.text
+    assert await snapshot(app) == before
+
+
 async def test_a_refused_reply_shows_the_page_again_with_the_draft(
     app: FastAPI, client: httpx.AsyncClient, as_staff: Browser, people: People
 ) -> None:
