@@ -188,3 +188,24 @@ async def test_an_expired_session_is_signed_out(
     response = await as_staff.get("/console/")
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=/console/"
+
+
+async def test_a_password_set_through_the_api_ends_the_users_sessions_too(
+    app: FastAPI, client: httpx.AsyncClient, browsers: Browsers, people: People
+) -> None:
+    """An administrator resetting a stolen account's password through the API must throw the
+    thief out of the browser as `supportdesk users set-password` does."""
+    thief, other = browsers(), browsers()
+    await thief.sign_in(People.email(people.customer))
+    await other.sign_in(People.email(people.stranger))
+    response = await client.patch(
+        f"/users/{people.customer['id']}", json={"password": "a brand new password"}
+    )
+    assert response.status_code == 200
+    assert await session_rows(app, people.customer["id"]) == []
+    assert (await thief.get("/portal/")).status_code == 303
+    assert (await other.get("/portal/")).status_code == 200
+    # other changes leave the sessions be
+    await thief.sign_in(People.email(people.customer), "a brand new password")
+    await client.patch(f"/users/{people.customer['id']}", json={"first_name": "Corinna"})
+    assert "Corinna Customer" in (await thief.get("/portal/")).text
