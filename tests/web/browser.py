@@ -116,7 +116,9 @@ class LiveStream:
     """One GET of a live page's event stream, run on the app in a task: the response's status
     and headers, then its frames as they come (`frames`); leaving disconnects the client."""
 
-    def __init__(self, app: FastAPI, browser: Browser, url: str) -> None:
+    def __init__(
+        self, app: FastAPI, browser: Browser, url: str, headers: dict[str, str] | None = None
+    ) -> None:
         self._app = app
         parts = urlsplit(url)
         self._scope: dict[str, Any] = {
@@ -133,6 +135,7 @@ class LiveStream:
                 (b"host", b"testserver"),
                 (b"accept", b"text/event-stream"),
                 (b"cookie", browser.cookie_header().encode()),
+                *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
             ],
             "client": ("127.0.0.1", 50000),
             "server": ("testserver", 80),

@@ -65,6 +65,26 @@ async def test_a_customers_stream_carries_their_ticket_and_nothing_of_others(
             assert tickets_in(seen) == {other_mine, mine}
 
 
+async def test_a_customer_resuming_from_the_start_hears_only_of_their_tickets(
+    app: FastAPI, client: httpx.AsyncClient, as_customer: Browser, people: People
+) -> None:
+    """`Last-Event-ID` (an EventSource reconnecting) replays the log from there: through the
+    same selection, so an early id is no way to read the whole history."""
+    theirs = int((await factories.ticket(client, people.stranger["id"]))["id"])
+    await factories.post_message(client, theirs, people.stranger["id"], "Secret")
+    mine = int((await factories.ticket(client, people.customer["id"]))["id"])
+    await factories.post_message(client, mine, people.customer["id"], "Mine")
+    async with LiveStream(app, as_customer, "/portal/live", {"Last-Event-ID": "0"}) as stream:
+        assert stream.status == 200
+        frames = await stream.frames(
+            lambda frame: (
+                frame.get("event") == "change"
+                and json.loads(frame["data"])["event"] == "ticket_message.created"
+            )
+        )
+        assert tickets_in(frames) == {mine}
+
+
 async def test_a_customer_without_tickets_hears_of_nobody_elses(
     app: FastAPI, client: httpx.AsyncClient, as_customer: Browser, people: People
 ) -> None:

@@ -68,6 +68,7 @@ async def test_staff_land_on_the_console_and_customers_on_the_portal(
         ("javascript:alert(1)", "/console/"),
         ("/login", "/console/"),
         ("/api/v1/admin/users", "/console/"),
+        ("/console/\r\nSet-Cookie: planted=1", "/console/%0D%0ASet-Cookie:%20planted=1"),
     ],
 )
 async def test_next_is_honoured_only_for_console_and_portal_paths(
@@ -79,6 +80,7 @@ async def test_next_is_honoured_only_for_console_and_portal_paths(
     response = await browser.sign_in(People.email(people.staff), next_url=next_url)
     assert response.status_code == 303
     assert response.headers["location"] == landing
+    assert "planted" not in str(response.headers.get_list("set-cookie"))
     # a signed-in visitor sent to /login goes on by the same rule
     again = await browser.get("/login", params={"next": next_url})
     assert again.status_code == 303
