@@ -12,9 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from supportdesk.config import Settings
+from supportdesk.users import service as users_service
+from supportdesk.web import sessions
 from tests import factories
 from tests.conftest import Secrets
 from tests.web.browser import PASSWORD, Browser
@@ -31,6 +34,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         jobs=False,
         max_attachment_bytes=MAX_ATTACHMENT,
     )
+
+
+@pytest.fixture(autouse=True)
+def quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its smallest cost (a hash carries its parameters, so verifying is as cheap):
+    these tests are about who gets in, and would spend most of their time hashing."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(users_service, "_hasher", cheap)
+    monkeypatch.setattr(sessions, "_hasher", cheap)
+    monkeypatch.setattr(sessions, "_DUMMY_HASH", cheap.hash("not anyone's password"))
 
 
 @dataclass
