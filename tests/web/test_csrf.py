@@ -5,7 +5,7 @@ sign-in the token is the pre-session cookie's (double submit)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,3 +201,27 @@ async def test_the_sign_in_forms_token_is_the_pre_session_cookies(
     assert browser.csrf is not None and browser.csrf in console.text
     late = await browser.post(f"/console/tickets/{0}/presence", {"state": "viewing"}, csrf=token)
     assert late.status_code == 403
+
+
+async def test_an_endless_form_is_cut_off_not_read_to_its_end(browsers: Browsers) -> None:
+    """A form of no declared length (chunked) is refused once it passes the size of any form
+    of the site, as it arrives: nobody, signed in or not, can make the server hold it."""
+    browser = browsers()
+    await browser.get("/login")
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b"email=a%40example.com&password="
+        for _ in range(1024):  # 64 MiB if it were all read, in fields of 64 KiB
+            sent += 1
+            yield b"&field=" + b"p" * 65536
+
+    response = await browser.http.post(
+        "/login",
+        content=endless(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert sent < 8, f"{sent} chunks of 64 KiB were read"
