@@ -52,7 +52,7 @@ MESSAGES = {
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
     """The request's JSON object. An empty body counts as `{}`. A JSON:API document
     (`{"data": {"attributes": {...}}}`) is unwrapped to its attributes."""
-    raw = await _limited(request, limit).body()
+    raw = await limited(request, limit).body()
     content_type = _media_type(request)
     if not raw.strip() and content_type in ("", *JSON_TYPES):
         return {}
@@ -105,10 +105,10 @@ async def buffer_body(request: Request, limit: int, sink: Callable[[bytes], None
     own reads then get the same bytes, under the route's own limit, from a spooled copy (in
     memory up to 1 MiB, then in a temporary file, as Starlette keeps uploads). Whoever calls
     this calls `close_buffered` once the request is over."""
-    limited = _limited(request, limit)
+    counted = limited(request, limit)
     spool = SpooledTemporaryFile(_SPOOL_MEMORY)  # noqa: SIM115 - closed by close_buffered
     buffered = request.scope[_BUFFERED] = _Buffered(spool)
-    async for chunk in limited.stream():
+    async for chunk in counted.stream():
         sink(chunk)
         buffered.file.write(chunk)
         buffered.size += len(chunk)
@@ -121,7 +121,7 @@ def close_buffered(scope: Scope) -> None:
         buffered.file.close()
 
 
-def _limited(request: Request, limit: int) -> Request:
+def limited(request: Request, limit: int) -> Request:
     """The same request, whose body stream raises 413 past `limit` bytes (checked as it
     arrives, so an endless upload is cut off, not buffered)."""
     declared = request.headers.get("content-length")
@@ -177,7 +177,7 @@ async def read_form(
 ) -> Form:
     """A multipart/form-data body: its text fields and the files under `file_fields`."""
     try:
-        form = await _limited(request, limit).form(max_files=max_files, max_fields=50)
+        form = await limited(request, limit).form(max_files=max_files, max_fields=50)
     except StarletteHTTPException as exc:
         raise InvalidBody(f"Malformed multipart body: {exc.detail}") from None
     fields: dict[str, str] = {}

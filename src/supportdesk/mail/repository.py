@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from supportdesk.db import Conn, Row
@@ -48,8 +48,13 @@ _DUE = (
         mail_outbox.c.recipient,
         mail_outbox.c.content,
         mail_outbox.c.attempts,
-        # the recipient still a user who takes mail (deleted or turned off since: not sent)
-        func.coalesce(users.c.email_notifications, False).label("wanted"),
+        # the recipient still a user who takes mail (deleted or turned off since: not sent);
+        # a sign-in link the user asked for is no notification, and goes to them regardless
+        case(
+            (users.c.id.is_(None), False),
+            (mail_outbox.c.notice == "sign_in", True),
+            else_=func.coalesce(users.c.email_notifications, False),
+        ).label("wanted"),
     )
     .select_from(mail_outbox.outerjoin(users, users.c.id == mail_outbox.c.user_id))
     .where(mail_outbox.c.next_attempt_at <= bindparam("now"))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, exists, func, or_, select
+from sqlalchemy import bindparam, delete, exists, func, or_, select
 
 from supportdesk.db import Conn, Row
 from supportdesk.db.listing import AnyOf, InLookup, Lister, Listing
 from supportdesk.db.writes import Writer
 from supportdesk.queries import ListQuery
-from supportdesk.tables import roles, ticket_messages, tickets, users
+from supportdesk.tables import roles, ticket_messages, tickets, users, web_sessions
 
 # Every column but the password hash, which never leaves this module.
 PUBLIC = [c for c in users.columns if c.name != "password"]
@@ -31,6 +31,7 @@ _HAS_WORK = select(
 _ROLES = select(roles).order_by(roles.c.id)
 _STAFF = select(*PUBLIC).where(users.c.role_id.is_not(None)).order_by(users.c.id)
 _ROLE = select(roles.c.id).where(roles.c.id == bindparam("role_id"))
+_END_SESSIONS = delete(web_sessions).where(web_sessions.c.user_id == bindparam("user_id"))
 
 _lister = Lister(
     Listing(
@@ -105,3 +106,8 @@ async def role_exists(conn: Conn, role_id: int) -> bool:
 async def staff(conn: Conn) -> list[Row]:
     """Every staff user (a user with a role), oldest first."""
     return await conn.fetch_all(_STAFF)
+
+
+async def end_sessions(conn: Conn, user_id: int) -> None:
+    """Sign the user out of every browser (SPEC 14: a new password ends their sessions)."""
+    await conn.execute(_END_SESSIONS, {"user_id": user_id})

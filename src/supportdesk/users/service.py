@@ -170,6 +170,8 @@ async def update_user(
                 await repository.writer.update(conn, user_id, values)
             except IntegrityViolation:
                 raise ValidationFailed.field("email", "The email has already been taken.") from None
+            if "password" in values:  # whoever had the old one is signed out, as by the CLI
+                await repository.end_sessions(conn, user_id)
         row = await get_or_raise(conn, user_id)
         await log.record(conn, actor, [log.updated(USERS, current, row)])
         return row, await load_related(conn, [row], query.include)

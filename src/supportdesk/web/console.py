@@ -77,7 +77,7 @@ async def queue_page(request: Request) -> Response:
         raise BadQuery(f"There is no queue {queue!r}.")
     mine = {k: v for k, v in request.query_params.items() if k != "queue" and v != ""}
     params = {"sort": "-updated_at", **queue_params(queue, settings, me.id), **mine}
-    params.setdefault("page[size]", str(PER_PAGE))
+    params.setdefault("per_page", str(PER_PAGE))  # SPEC 4's paging: `page` and `per_page`
     query = _query(params)
     rows, total, _ = await tickets.list_tickets(db, settings, query)
     counts = await tickets.count_tickets(
@@ -108,7 +108,7 @@ async def queue_page(request: Request) -> Response:
             "page_number": query.page,
             "pages_count": pages_count,
             "here": "/console/?" + urlencode(here),
-            "page_url": lambda number: "/console/?" + urlencode({**here, "page[number]": number}),
+            "page_url": lambda number: "/console/?" + urlencode({**here, "page": number}),
         },
     )
 
@@ -222,8 +222,15 @@ async def reply(request: Request, ticket_id: int) -> Response:
     db = request.app.state.db
     values = {"ticket_id": ticket_id, "user_id": me.id, "message": form.get("message"),
               "internal": form.get("kind") == "note"}  # fmt: skip
+    status = form.get("status")
     try:
         data = validate(MessageCreate, values, {"max_message_length": settings.max_message_length})
+        # the status is checked before the message goes: a refused one sends nothing
+        data_update = (
+            validate(TicketUpdate, {"status": status}, tickets.validation_context(settings))
+            if status
+            else None
+        )
         await messages.create_message(
             db, settings, request.app.state.storage, me.actor, data, form.files, ResourceQuery()
         )
@@ -232,11 +239,7 @@ async def reply(request: Request, ticket_id: int) -> Response:
         return await _ticket_page(
             request, me, ticket_id, 422, draft=form.get("message"), error=error
         )
-    status = form.get("status")
-    if status:
-        data_update = validate(
-            TicketUpdate, {"status": status}, tickets.validation_context(settings)
-        )
+    if data_update is not None:
         await tickets.update_ticket(db, settings, me.actor, ticket_id, data_update, ResourceQuery())
     await presence.leave(db, ticket_id, me.id)
     return forms.redirect(f"/console/tickets/{ticket_id}#latest")

@@ -181,11 +181,12 @@ def _area(path: str) -> str:
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     """The page for an error under the browser's paths: its status and a way on. (No session
-    lookup: an error page must render even when the database is down.)"""
+    lookup: an error page must render even when the database is down.) A visitor already
+    looked up gets the session's token, or the page's "Sign out" would be refused too."""
     visitor = request.scope.get("visitor")
     body = templates.get_template("error.html").render(
         request=request, status=status, message=message, visitor=visitor,
-        area=_area(request.url.path), csrf="",
+        area=_area(request.url.path), csrf=visitor.csrf if visitor is not None else "",
     )  # fmt: skip
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 

@@ -25,7 +25,8 @@ async def update(db: Database, ticket_id: int, user_id: int, state: str) -> None
     try:
         async with db.transaction() as conn:
             await repository.set_presence(conn, ticket_id, user_id, state, timestamps.now())
-    except IntegrityViolation:  # the ticket is gone (or never was)
+    except IntegrityViolation:
+        # no such ticket (a page left open on a ticket deleted since): 404, not a server error
         raise ResourceNotFound("tickets", ticket_id) from None
 
 
