@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from playwright.async_api import (
     async_playwright,
 )
 
-from tests.browser.desk import Api, Desk, Person
+from tests.browser.desk import Api, Desk, NewPage, Person
 from tests.e2e.conftest import Server, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -160,9 +160,6 @@ async def page(browser: Browser, server: Server, traffic: Traffic) -> AsyncItera
     finally:
         await context.close()
     assert traffic.offsite == [], f"requests left {LOCAL_HOST}: {traffic.offsite}"
-
-
-NewPage = Callable[..., Awaitable[Page]]
 
 
 @pytest_asyncio.fixture(loop_scope="session")

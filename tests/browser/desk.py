@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import struct
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +16,8 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import Server
 
+# conftest's `new_page`: a page in a new guarded context made with these context options
+NewPage = Callable[..., Awaitable[Page]]
 # every wait of these tests; a step that takes longer is a failure, not slowness
 WAIT_MS = 10_000
 _serial = itertools.count(1)
@@ -64,9 +69,25 @@ class Api:
         return int(data["id"])
 
     async def message(
-        self, ticket_id: int, author: Person, text: str, *, internal: bool = False
+        self,
+        ticket_id: int,
+        author: Person,
+        text: str,
+        *,
+        internal: bool = False,
+        files: Sequence[tuple[str, bytes, str]] = (),
     ) -> None:
-        body = {"ticket_id": ticket_id, "user_id": author.id, "message": text}
+        """A message; with `files` (name, content, media type), multipart with attachments."""
+        if files:
+            fields = {"ticket_id": str(ticket_id), "user_id": str(author.id), "message": text}
+            response = await self.client.post(
+                "/ticket-messages",
+                data=fields,
+                files=[("attachments[]", file) for file in files],
+            )
+            assert response.status_code == 201, response.text
+            return
+        body: dict[str, Any] = {"ticket_id": ticket_id, "user_id": author.id, "message": text}
         if internal:
             body["internal"] = True
         await self.post("/ticket-messages", body)
@@ -99,6 +120,7 @@ class Desk:
     agent: Person
     customer: Person
     states: dict[str, Any]
+    sample: int | None = None  # `sample_ticket`'s id, once made
 
     async def state(self, browser: Browser, person: Person) -> Any:
         """Cookies of a session of `person`, signed in once through the form (sign-ins are
@@ -113,3 +135,102 @@ class Desk:
             finally:
                 await context.close()
         return self.states[person.email]
+
+    async def sample_ticket(self) -> int:
+        """The ticket of the screenshots and the accessibility checks (made once; no test
+        changes it)."""
+        if self.sample is None:
+            self.sample = await self.conversation("Emails to our domain bounce since Monday")
+        return self.sample
+
+    async def conversation(self, subject: str) -> int:
+        """A ticket with a thread worth looking at: the customer's question with a screenshot
+        and a long link, a staff answer, an internal note and the customer's answer."""
+        api, customer, agent = self.api, self.customer, self.agent
+        ticket_id = await api.ticket(customer, subject)
+        await api.message(
+            ticket_id,
+            customer,
+            "Every mail to billing@example.org comes back with 550 5.7.1. The bounce points "
+            "to https://example.org/help/mail/delivery-status-notifications"
+            "?code=550-5.7.1&lang=en-GB-long-parameter-that-does-not-wrap-easily "
+            "(screenshot attached).",
+            files=[("bounce.png", png(), "image/png")],
+        )
+        await api.message(
+            ticket_id,
+            agent,
+            "Thanks Cara. Your SPF record does not list our relay; we are adding it.",
+        )
+        await api.message(
+            ticket_id, agent, "DNS change requested with ops, ticket OPS-311.", internal=True
+        )
+        await api.message(ticket_id, customer, "Thank you, I will check again tomorrow.")
+        return ticket_id
+
+
+@dataclass(frozen=True)
+class Place:
+    """One of the browser's main pages: its name (of its screenshots), who sees it (`anyone`
+    for a visitor not signed in), and its path (with `{ticket}` for the sample ticket)."""
+
+    name: str
+    who: str  # "anyone", "staff", "customer"
+    path: str
+
+
+MAIN_PAGES = (
+    Place("sign-in", "anyone", "/login"),
+    Place("console-queue", "staff", "/console/"),
+    Place("console-ticket", "staff", "/console/tickets/{ticket}"),
+    Place("portal-list", "customer", "/portal/"),
+    Place("portal-ticket", "customer", "/portal/tickets/{ticket}"),
+    Place("portal-new-ticket", "customer", "/portal/tickets/new"),
+)
+ERROR_PAGE = Place("error", "customer", "/portal/tickets/999999")
+
+
+def png(width: int = 48, height: int = 32) -> bytes:
+    """A small valid PNG (a blue rectangle), to attach as a screenshot would be."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x1f\x6f\xeb" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))  # fmt: skip
+
+
+class Visitors:
+    """One page per kind of visitor (`Place.who`), made on first use with the same context
+    options (a theme, a viewport, JavaScript off), signed in for staff and customers."""
+
+    def __init__(self, desk: Desk, browser: Browser, new_page: NewPage, **options: Any) -> None:
+        self.desk, self.browser, self.new_page, self.options = desk, browser, new_page, options
+        self.pages: dict[str, Page] = {}
+
+    async def open(self, place: Place) -> Page:
+        """The visitor's page at the place (the sample ticket's, for a ticket page)."""
+        page = self.pages.get(place.who)
+        if page is None:
+            person = {"staff": self.desk.admin, "customer": self.desk.customer}.get(place.who)
+            state = None if person is None else await self.desk.state(self.browser, person)
+            page = await self.new_page(storage_state=state, **self.options)
+            self.pages[place.who] = page
+        path = place.path.format(ticket=await self.desk.sample_ticket())
+        response = await page.goto(path)
+        assert response is not None
+        expected = 404 if place is ERROR_PAGE else 200
+        assert response.status == expected, f"{path}: {response.status}"
+        return page
+
+
+async def goto_live(page: Page, path: str) -> None:
+    """Open a live page and wait until its event stream answered: the stream starts from the
+    newest event when it is asked for, so a change made before that would not be shown."""
+    async with page.expect_response(lambda r: "/live" in r.url, timeout=WAIT_MS) as streaming:
+        await page.goto(path)
+    response = await streaming.value
+    assert response.ok, f"{response.url}: {response.status}"

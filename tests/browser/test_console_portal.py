@@ -9,15 +9,13 @@ also asserts that no page logged a console error (a CSP violation is one)."""
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import NewPage, Traffic
-from tests.browser.desk import WAIT_MS, Desk, sign_in
+from tests.browser.conftest import Traffic
+from tests.browser.desk import MAIN_PAGES, WAIT_MS, Desk, NewPage, Visitors, goto_live, png, sign_in
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90)]
 
@@ -27,19 +25,6 @@ PHONE = {"width": 375, "height": 812}
 # stands for "the page did not load again": set before, still there after
 STAYED = "window.__stayed = true"
 STILL_THERE = "window.__stayed === true"
-
-
-def png(width: int = 24, height: int = 16) -> bytes:
-    """A small valid PNG (a blue rectangle), to attach as a screenshot would be."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\x1f\x6f\xeb" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))  # fmt: skip
 
 
 async def test_staff_and_customer_work_one_ticket_live(
@@ -71,7 +56,7 @@ async def test_staff_and_customer_work_one_ticket_live(
     await expect(thread).to_contain_text("says it is damaged")
     image = customer.get_by_role("img", name="viewer.png")
     await expect(image).to_be_visible()
-    assert await image.evaluate("img => img.complete && img.naturalWidth === 24")
+    assert await image.evaluate("img => img.complete && img.naturalWidth === 48")
     await customer.evaluate(STAYED)
 
     # A: staff signs in, opens the Needs-attention queue and the ticket by its subject
@@ -83,7 +68,7 @@ async def test_staff_and_customer_work_one_ticket_live(
 
     # C: a second staff member on the same page sees A there, then A writing
     other = await new_page(viewport=DESKTOP, storage_state=await desk.state(browser, desk.agent))
-    await other.goto(f"/console/tickets/{ticket_id}")
+    await goto_live(other, f"/console/tickets/{ticket_id}")
     await expect(other.locator("#presence")).to_have_text("Demo Staff is viewing", timeout=WAIT_MS)
     await other.evaluate(STAYED)
     reply = staff.get_by_label("Reply", exact=True)
@@ -138,4 +123,177 @@ async def test_staff_and_customer_work_one_ticket_live(
     await expect(staff.get_by_label("Status", exact=True)).to_have_value("closed")
     await expect(customer.locator("#fields")).to_contain_text("closed", timeout=WAIT_MS)
     assert await customer.evaluate(STILL_THERE)
+    assert traffic.console_errors == []
+
+
+async def test_queue_and_list_follow_live_and_bulk_close(
+    new_page: NewPage, desk: Desk, browser: Browser, traffic: Traffic
+) -> None:
+    """A new ticket appears in the console's queue (with its count) and the customer's list
+    without reloading, a box ticked meanwhile stays ticked; staff answer, the customer's list
+    shows it; then two tickets are closed at once."""
+    customer = desk.customer
+    older = await desk.api.ticket(customer, "Live: older ticket", (customer, "Older."))
+    staff = await new_page(viewport=DESKTOP, storage_state=await desk.state(browser, desk.admin))
+    await goto_live(staff, "/console/?queue=unassigned")
+    count = staff.locator('#queues a[href="/console/?queue=unassigned"] .count')
+    before = int(await count.inner_text())
+    await staff.get_by_label(f"Select ticket {older}").check()
+    mine = await new_page(viewport=DESKTOP, storage_state=await desk.state(browser, customer))
+    await goto_live(mine, "/portal/")
+    for page in (staff, mine):
+        await page.evaluate(STAYED)
+
+    subject = "Live: printer on fire"
+    fresh = await desk.api.ticket(customer, subject, (customer, "It smokes."))
+    await expect(staff.get_by_role("link", name=subject)).to_be_visible(timeout=WAIT_MS)
+    await expect(count).to_have_text(str(before + 1), timeout=WAIT_MS)
+    await expect(staff.get_by_label(f"Select ticket {older}")).to_be_checked()
+    item = mine.locator(".ticket-list li", has=mine.get_by_role("link", name=subject))
+    await expect(item).to_contain_text("customer-reply", timeout=WAIT_MS)
+    await desk.api.message(fresh, desk.agent, "Unplug it, we are on our way.")
+    await expect(item).to_contain_text("replied", timeout=WAIT_MS)
+    for page in (staff, mine):
+        assert await page.evaluate(STILL_THERE), f"{page.url} loaded again"
+
+    await staff.get_by_label(f"Select ticket {fresh}").check()
+    await staff.get_by_label("With selected").select_option(label="Close")
+    await staff.get_by_role("button", name="Apply to selected").click()
+    await expect(staff.get_by_role("link", name=subject)).to_be_hidden()
+    await staff.goto("/console/?queue=closed")
+    for ticket in (older, fresh):
+        await expect(staff.get_by_label(f"Select ticket {ticket}")).to_be_visible()
+    assert traffic.console_errors == []
+
+
+async def test_console_keyboard(
+    new_page: NewPage, desk: Desk, browser: Browser, traffic: Traffic
+) -> None:
+    """`?` help, `j`/`k` through the queue and the thread, Enter opens, `r` reply and
+    Ctrl+Enter sends, `a` assigns to me, `c` closes, `/` searches."""
+    customer = desk.customer
+    await desk.api.ticket(customer, "Keys: older ticket", (customer, "The older one."))
+    newer = await desk.api.ticket(customer, "Keys: newer ticket", (customer, "The newer one."))
+    page = await new_page(viewport=DESKTOP, storage_state=await desk.state(browser, desk.admin))
+    await page.goto("/console/?queue=all")
+
+    await page.keyboard.press("?")
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    await expect(dialog).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+
+    subjects = page.locator("#tickets tbody a.subject")
+    await expect(subjects.nth(1)).to_have_text("Keys: older ticket")
+    selected = re.compile(r"\bselected\b")
+    for key, index in (("j", 0), ("j", 1), ("k", 0)):
+        await page.keyboard.press(key)
+        await expect(subjects.nth(index)).to_be_focused()
+        await expect(subjects.nth(index)).to_have_class(selected)
+    await expect(page.locator("a.subject.selected")).to_have_count(1)
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(re.compile(rf"/console/tickets/{newer}$"))
+    await page.wait_for_load_state()  # the script runs before "load": keys before it do nothing
+
+    await page.keyboard.press("j")
+    await expect(page.locator("#thread > li").first).to_be_focused()
+    await page.keyboard.press("r")
+    reply = page.get_by_label("Reply", exact=True)
+    await expect(reply).to_be_focused()
+    await expect(reply).to_have_value("")  # the key did not type itself
+    await page.keyboard.type("Answered from the keyboard.")
+    await page.keyboard.press("Control+Enter")
+    await expect(page.locator("#thread")).to_contain_text("Answered from the keyboard.")
+    await expect(page.locator("#thread > li.message")).to_have_count(2)
+
+    await page.wait_for_load_state()
+    await page.keyboard.press("a")
+    await expect(page.get_by_label("Assignee")).to_have_value(str(desk.admin.id))
+    await page.wait_for_load_state()
+    await page.keyboard.press("c")
+    await expect(page.get_by_label("Status", exact=True)).to_have_value("closed")
+    await page.wait_for_load_state()
+    await page.keyboard.press("/")
+    await expect(page.get_by_label("Search")).to_be_focused()
+    assert traffic.console_errors == []
+
+
+async def test_pages_work_without_javascript(
+    new_page: NewPage, desk: Desk, browser: Browser, traffic: Traffic
+) -> None:
+    """With JavaScript off every page reads and every form works: the thread, the reply box
+    and the fields are there, and a reply is sent by the form alone."""
+    subject = "Scripts off: mail bounces"
+    ticket = await desk.conversation(subject)
+    anyone = await new_page(java_script_enabled=False)
+    await anyone.goto("/login")
+    await expect(anyone.get_by_label("Email")).to_be_editable()
+    await expect(anyone.get_by_label("Password")).to_be_editable()
+    await expect(anyone.get_by_role("button", name="Sign in")).to_be_visible()
+
+    staff = await new_page(
+        java_script_enabled=False, storage_state=await desk.state(browser, desk.admin)
+    )
+    await staff.goto("/console/?queue=all")
+    await expect(staff.get_by_role("link", name=subject)).to_be_visible()
+    await expect(staff.get_by_role("button", name="Apply to selected")).to_be_visible()
+    await staff.get_by_role("link", name=subject).click()
+    thread = staff.locator("#thread")
+    await expect(thread.locator("> li")).to_have_count(4)
+    await expect(thread).to_contain_text("550 5.7.1")
+    await expect(thread.locator("> li.note")).to_contain_text("OPS-311")
+    await expect(staff.get_by_role("img", name="bounce.png")).to_be_visible()
+    await expect(staff.get_by_label("Status", exact=True)).to_be_visible()
+    await expect(staff.get_by_role("dialog")).to_be_hidden()
+    await staff.get_by_label("Reply", exact=True).fill("Sent with scripts off.")
+    await staff.get_by_role("button", name="Send", exact=True).click()
+    await expect(staff).to_have_url(re.compile(rf"/console/tickets/{ticket}#latest$"))
+    await expect(thread).to_contain_text("Sent with scripts off.")
+
+    customer = await new_page(
+        java_script_enabled=False, storage_state=await desk.state(browser, desk.customer)
+    )
+    await customer.goto("/portal/")
+    await customer.get_by_role("link", name=subject).click()
+    thread = customer.locator("#thread")
+    await expect(thread).to_contain_text("Sent with scripts off.")
+    await expect(thread).not_to_contain_text("OPS-311")
+    await expect(thread.locator("> li")).to_have_count(4)
+    await customer.get_by_label("Reply", exact=True).fill("Thanks, got it.")
+    await customer.get_by_role("button", name="Send", exact=True).click()
+    await expect(thread).to_contain_text("Thanks, got it.")
+    await customer.goto("/portal/tickets/new")
+    for label in ("Subject", "Department", "Message", "Attachments"):
+        await expect(customer.get_by_label(label)).to_be_visible()
+    await expect(customer.get_by_role("button", name="Open ticket")).to_be_visible()
+    assert traffic.console_errors == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [
+        ("light", {"viewport": DESKTOP, "color_scheme": "light"}),
+        ("dark", {"viewport": DESKTOP, "color_scheme": "dark"}),
+        ("phone", {"viewport": PHONE, "color_scheme": "light"}),
+    ],
+)
+async def test_main_pages_screenshots_and_phone_width(
+    mode: str,
+    options: dict[str, object],
+    new_page: NewPage,
+    desk: Desk,
+    browser: Browser,
+    traffic: Traffic,
+) -> None:
+    """Each main page in the theme or width, written to docs/screenshots/NAME-MODE.png (the
+    viewport only); at 375 px no page scrolls sideways."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    visitors = Visitors(desk, browser, new_page, **options)
+    for place in MAIN_PAGES:
+        page = await visitors.open(place)
+        await expect(page.locator("h1")).to_be_visible()
+        if mode == "phone":
+            width = await page.evaluate("document.scrollingElement.scrollWidth")
+            assert width <= PHONE["width"] + 1, f"{place.name} is {width} px wide at 375 px"
+        await page.screenshot(path=SCREENSHOTS / f"{place.name}-{mode}.png", animations="disabled")
     assert traffic.console_errors == []
