@@ -105,7 +105,12 @@ async def test_staff_and_customer_work_one_ticket_live(
     await expect(staff.get_by_label("Assignee")).to_have_value(str(desk.admin.id))
     await expect(other.get_by_label("Assignee")).to_have_value(str(desk.admin.id), timeout=WAIT_MS)
 
-    # B answers; C sees it arrive without reloading; the note never reaches B
+    # C starts a draft: A sees C writing
+    draft = other.get_by_label("Reply", exact=True)
+    await draft.fill("Bea's draft, half written")
+    await expect(staff.locator("#presence")).to_have_text("Bea Agent is replying", timeout=WAIT_MS)
+
+    # B answers; C sees it arrive without reloading, the draft kept; the note never reaches B
     customer_reply = customer.get_by_label("Reply", exact=True)
     await customer_reply.fill("Thanks, the new copy opens fine.")
     await customer.get_by_role("button", name="Send", exact=True).click()
@@ -114,8 +119,13 @@ async def test_staff_and_customer_work_one_ticket_live(
         "the new copy opens fine", timeout=WAIT_MS
     )
     assert await other.evaluate(STILL_THERE), "the second staff page loaded again"
+    await expect(draft).to_have_value("Bea's draft, half written")
     await expect(thread).not_to_contain_text(note)
     await expect(thread.locator("li.message")).to_have_count(3)
+
+    # C leaves: A's page no longer names C
+    await other.goto("about:blank")
+    await expect(staff.locator("#presence > li")).to_have_count(0, timeout=WAIT_MS)
 
     # A closes it; B's page shows it closed, live
     await customer.evaluate(STAYED)
@@ -272,9 +282,9 @@ async def test_pages_work_without_javascript(
 @pytest.mark.parametrize(
     ("mode", "options"),
     [
-        ("light", {"viewport": DESKTOP, "color_scheme": "light"}),
-        ("dark", {"viewport": DESKTOP, "color_scheme": "dark"}),
-        ("phone", {"viewport": PHONE, "color_scheme": "light"}),
+        pytest.param("light", {"viewport": DESKTOP, "color_scheme": "light"}, id="light"),
+        pytest.param("dark", {"viewport": DESKTOP, "color_scheme": "dark"}, id="dark"),
+        pytest.param("phone", {"viewport": PHONE, "color_scheme": "light"}, id="phone"),
     ],
 )
 async def test_main_pages_screenshots_and_phone_width(
