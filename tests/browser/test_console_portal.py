@@ -185,7 +185,7 @@ async def test_console_keyboard(
     await desk.api.ticket(customer, "Keys: older ticket", (customer, "The older one."))
     newer = await desk.api.ticket(customer, "Keys: newer ticket", (customer, "The newer one."))
     page = await new_page(viewport=DESKTOP, storage_state=await desk.state(browser, desk.admin))
-    await page.goto("/console/?queue=all")
+    await goto_live(page, "/console/?queue=all")
 
     await page.keyboard.press("?")
     dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
@@ -201,12 +201,23 @@ async def test_console_keyboard(
         await expect(subjects.nth(index)).to_be_focused()
         await expect(subjects.nth(index)).to_have_class(selected)
     await expect(page.locator("a.subject.selected")).to_have_count(1)
+    # a ticket arrives on top while one is selected: the selection stays where it was
+    await desk.api.ticket(customer, "Keys: newest ticket", (customer, "Just in."))
+    await expect(subjects.first).to_have_text("Keys: newest ticket", timeout=WAIT_MS)
+    await expect(subjects.nth(1)).to_be_focused()
+    await expect(subjects.nth(1)).to_have_class(selected)
     await page.keyboard.press("Enter")
     await expect(page).to_have_url(re.compile(rf"/console/tickets/{newer}$"))
     await page.wait_for_load_state()  # the script runs before "load": keys before it do nothing
 
     await page.keyboard.press("j")
-    await expect(page.locator("#thread > li").first).to_be_focused()
+    first = page.locator("#thread > li").first
+    await expect(first).to_be_focused()
+    # a message arrives while one is selected: the selection stays where it was
+    await desk.api.message(newer, desk.agent, "A word from Bea.")
+    await expect(page.locator("#thread")).to_contain_text("A word from Bea.", timeout=WAIT_MS)
+    await expect(first).to_be_focused()
+    await expect(first).to_have_class(selected)
     await page.keyboard.press("r")
     reply = page.get_by_label("Reply", exact=True)
     await expect(reply).to_be_focused()
@@ -214,7 +225,7 @@ async def test_console_keyboard(
     await page.keyboard.type("Answered from the keyboard.")
     await page.keyboard.press("Control+Enter")
     await expect(page.locator("#thread")).to_contain_text("Answered from the keyboard.")
-    await expect(page.locator("#thread > li.message")).to_have_count(2)
+    await expect(page.locator("#thread > li.message")).to_have_count(3)
 
     await page.wait_for_load_state()
     await page.keyboard.press("a")
@@ -306,4 +317,25 @@ async def test_main_pages_screenshots_and_phone_width(
             width = await page.evaluate("document.scrollingElement.scrollWidth")
             assert width <= PHONE["width"] + 1, f"{place.name} is {width} px wide at 375 px"
         await page.screenshot(path=SCREENSHOTS / f"{place.name}-{mode}.png", animations="disabled")
+    assert traffic.console_errors == []
+
+
+async def test_sign_in_returns_to_the_page_asked_for_and_sign_out(
+    new_page: NewPage, desk: Desk, traffic: Traffic
+) -> None:
+    """A ticket's link opened signed out asks to sign in, then shows the ticket; signing out
+    ends the session (that session only)."""
+    ticket = await desk.sample_ticket()
+    page = await new_page(viewport=DESKTOP)
+    await page.goto(f"/portal/tickets/{ticket}")
+    await expect(page).to_have_url(re.compile(rf"/login\?next=/portal/tickets/{ticket}$"))
+    await page.get_by_label("Email").fill(desk.customer.email)
+    await page.get_by_label("Password").fill(desk.customer.password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(re.compile(rf"/portal/tickets/{ticket}$"))
+    await expect(page.locator("#thread")).to_contain_text("550 5.7.1")
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page).to_have_url(re.compile(r"/login$"))
+    await page.goto("/portal/")
+    await expect(page).to_have_url(re.compile(r"/login\?next=/portal/$"))
     assert traffic.console_errors == []
