@@ -15,7 +15,17 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import Traffic
-from tests.browser.desk import MAIN_PAGES, WAIT_MS, Desk, NewPage, Visitors, goto_live, png, sign_in
+from tests.browser.desk import (
+    ERROR_PAGE,
+    MAIN_PAGES,
+    WAIT_MS,
+    Desk,
+    NewPage,
+    Visitors,
+    goto_live,
+    png,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90)]
 
@@ -57,6 +67,11 @@ async def test_staff_and_customer_work_one_ticket_live(
     image = customer.get_by_role("img", name="viewer.png")
     await expect(image).to_be_visible()
     assert await image.evaluate("img => img.complete && img.naturalWidth === 48")
+    async with customer.expect_download(timeout=WAIT_MS) as downloading:
+        await customer.locator("#thread a[download]", has_text="viewer.png").click()
+    download = await downloading.value
+    assert download.suggested_filename == "viewer.png"
+    assert Path(await download.path()).read_bytes() == png()
     await customer.evaluate(STAYED)
 
     # A: staff signs in, opens the Needs-attention queue and the ticket by its subject
@@ -317,6 +332,12 @@ async def test_main_pages_screenshots_and_phone_width(
             width = await page.evaluate("document.scrollingElement.scrollWidth")
             assert width <= PHONE["width"] + 1, f"{place.name} is {width} px wide at 375 px"
         await page.screenshot(path=SCREENSHOTS / f"{place.name}-{mode}.png", animations="disabled")
+    if mode == "phone":
+        page = await visitors.open(ERROR_PAGE)
+        width = await page.evaluate("document.scrollingElement.scrollWidth")
+        assert width <= PHONE["width"] + 1, f"the error page is {width} px wide at 375 px"
+        # Chromium's note on the page's 404, which is the point here
+        traffic.console_errors = [e for e in traffic.console_errors if page.url not in e]
     assert traffic.console_errors == []
 
 
