@@ -38,7 +38,7 @@ from playwright.async_api import (
     async_playwright,
 )
 
-from tests.browser.desk import Api, Desk, NewPage, Person
+from tests.browser.desk import WAIT_MS, Api, Desk, NewPage, Person
 from tests.e2e.conftest import Server, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -166,12 +166,14 @@ async def page(browser: Browser, server: Server, traffic: Traffic) -> AsyncItera
 async def new_page(browser: Browser, server: Server, traffic: Traffic) -> AsyncIterator[NewPage]:
     """Makes pages as `page` does, each in a context of its own made with the options given
     (`await new_page(color_scheme="dark", storage_state=...)`): several people at once, or
-    one page in several themes and sizes. All are closed after the test, which fails when a
+    one page in several themes and sizes. Their actions and navigations wait `WAIT_MS` at
+    most (`expect` waits 5 s unless told). All are closed after the test, which fails when a
     request of any went anywhere but 127.0.0.1."""
     contexts: list[BrowserContext] = []
 
     async def make(**options: Any) -> Page:
         context = await guarded_context(browser, server, traffic, **options)
+        context.set_default_timeout(WAIT_MS)  # every action and navigation: 10 s at most
         contexts.append(context)
         return await watched_page(context, traffic)
 
