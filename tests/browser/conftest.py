@@ -23,12 +23,22 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    Route,
+    async_playwright,
+)
 
+from tests.browser.desk import WAIT_MS, Api, Desk, NewPage, Person
 from tests.e2e.conftest import Server, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -106,11 +116,13 @@ def traffic() -> Traffic:
     return Traffic()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def page(browser: Browser, server: Server, traffic: Traffic) -> AsyncIterator[Page]:
-    """A page in a context of its own (no cookies or storage from other tests), with relative
-    URLs on the server. Fails the test when a request went anywhere but 127.0.0.1."""
-    context = await browser.new_context(base_url=server.base_url)
+async def guarded_context(
+    browser: Browser, server: Server, traffic: Traffic, **options: Any
+) -> BrowserContext:
+    """A new context with relative URLs on the server, that records every request into
+    `traffic` and aborts (and records) any that would leave 127.0.0.1. `options` are
+    `Browser.new_context`'s (`color_scheme`, `viewport`, `storage_state`...)."""
+    context = await browser.new_context(base_url=server.base_url, **options)
 
     def on_request(request: Request) -> None:
         traffic.requests.append(request.url)
@@ -119,17 +131,72 @@ async def page(browser: Browser, server: Server, traffic: Traffic) -> AsyncItera
         traffic.offsite.append(route.request.url)
         await route.abort("blockedbyclient")
 
+    context.on("request", on_request)
+    await context.route(lambda url: not is_local(url), block)
+    return context
+
+
+async def watched_page(context: BrowserContext, traffic: Traffic) -> Page:
+    """A new tab of the context whose console errors and uncaught exceptions go to
+    `traffic`."""
+
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
             traffic.console_errors.append(f"{message.text} ({message.location.get('url')})")
 
-    context.on("request", on_request)
-    await context.route(lambda url: not is_local(url), block)
+    tab = await context.new_page()
+    tab.on("console", on_console)
+    tab.on("pageerror", lambda error: traffic.console_errors.append(str(error)))
+    return tab
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(browser: Browser, server: Server, traffic: Traffic) -> AsyncIterator[Page]:
+    """A page in a context of its own (no cookies or storage from other tests), with relative
+    URLs on the server. Fails the test when a request went anywhere but 127.0.0.1."""
+    context = await guarded_context(browser, server, traffic)
     try:
-        tab = await context.new_page()
-        tab.on("console", on_console)
-        tab.on("pageerror", lambda error: traffic.console_errors.append(str(error)))
-        yield tab
+        yield await watched_page(context, traffic)
     finally:
         await context.close()
     assert traffic.offsite == [], f"requests left {LOCAL_HOST}: {traffic.offsite}"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def new_page(browser: Browser, server: Server, traffic: Traffic) -> AsyncIterator[NewPage]:
+    """Makes pages as `page` does, each in a context of its own made with the options given
+    (`await new_page(color_scheme="dark", storage_state=...)`): several people at once, or
+    one page in several themes and sizes. Their actions and navigations wait `WAIT_MS` at
+    most (`expect` waits 5 s unless told). All are closed after the test, which fails when a
+    request of any went anywhere but 127.0.0.1."""
+    contexts: list[BrowserContext] = []
+
+    async def make(**options: Any) -> Page:
+        context = await guarded_context(browser, server, traffic, **options)
+        context.set_default_timeout(WAIT_MS)  # every action and navigation: 10 s at most
+        contexts.append(context)
+        return await watched_page(context, traffic)
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            await context.close()
+    assert traffic.offsite == [], f"requests left {LOCAL_HOST}: {traffic.offsite}"
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def desk(server: Server) -> AsyncIterator[Desk]:
+    """The session's people: the demo staff login serve printed, a second staff member and a
+    customer (made through the API, with passwords)."""
+    assert server.demo_password is not None, "serve printed no demo staff login"
+    api = Api(server)
+    try:
+        found = await api.get("/users", {"filter[email]": server.demo_staff})
+        admin = Person(int(found[0]["id"]), server.demo_staff, server.demo_password,
+                       "Demo Staff", staff=True)  # fmt: skip
+        agent = await api.person("Bea", "Agent", staff=True)
+        customer = await api.person("Cara", "Customer", staff=False)
+        yield Desk(server, api, admin, agent, customer, {})
+    finally:
+        await api.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -21,6 +22,8 @@ from tests.conftest import TEST_DATABASE, _recreate_database, postgres_url
 from tests.ports import free_port
 
 STARTUP_TIMEOUT_S = 30
+DEMO_STAFF = "admin@example.com"
+DEMO_LOGIN = "Created a demo staff login for the console"
 
 
 def run_cli(
@@ -47,6 +50,10 @@ class Server:
     demo_token: str
     output: Path
     process: subprocess.Popen[bytes]
+    # the demo staff login's password (admin@example.com), printed with the demo key on a
+    # fresh database; None when serve printed none (a database that had keys already)
+    demo_password: str | None = None
+    demo_staff: str = DEMO_STAFF
 
 
 @contextmanager
@@ -78,13 +85,25 @@ def serving(
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"server did not start: {output.read_text()}")
             time.sleep(0.1)
+        printed = output.read_text().splitlines()
         if token is None:
-            demo = next(line for line in output.read_text().splitlines() if "Bearer" in line)
+            demo = next(line for line in printed if "Bearer" in line)
             token = demo.split("Bearer ")[1].strip()
         path = Path(database_url.removeprefix("sqlite:///"))
-        yield Server(base, database_url, path, token, output, process)
+        yield Server(base, database_url, path, token, output, process, demo_password(printed))
     finally:
         stop(process)
+
+
+def demo_password(printed: list[str]) -> str | None:
+    """The password of the demo staff login from serve's output: the line
+    `  admin@example.com / <password>` after the line that announces it."""
+    for announce, login in itertools.pairwise(printed):
+        if announce.startswith(DEMO_LOGIN):
+            email, _, password = login.strip().partition(" / ")
+            assert email == DEMO_STAFF and password, f"unexpected demo login line {login!r}"
+            return password
+    return None
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:

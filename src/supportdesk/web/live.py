@@ -6,6 +6,8 @@ customer's stream carries only the events of their own tickets."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -15,13 +17,11 @@ from supportdesk.db import Row
 from supportdesk.events import log
 from supportdesk.events.service import stream
 from supportdesk.tickets import repository as tickets
+from supportdesk.tickets.resource import TICKETS
 from supportdesk.web import forms, pages
 
 router = APIRouter(include_in_schema=False)
 MAX_LIVE_TICKETS = 200
-# a selection of no ticket ids is every event: a customer without tickets gets this one, which
-# no event has
-_NO_TICKET = (0,)
 _NAMES = ("ticket.", "ticket_message.", "ticket_attachment.")
 
 
@@ -53,10 +53,34 @@ async def console_live(request: Request) -> Response:
     return _response(request, log.Selection(prefixes=_NAMES, ticket_ids=_ticket_param(request)))
 
 
+@dataclass(frozen=True)
+class _Theirs(log.Selection):
+    """The events of a customer's tickets: those they had when the stream began, and those
+    that become theirs while it runs (opened by them or given to them: a ticket's own events
+    carry its `user_id`), so a list page shows a new ticket too. A ticket given to someone
+    else is dropped after the event that tells the page so."""
+
+    owner_id: int = 0
+    theirs: set[int] = field(default_factory=set)
+
+    def matches(self, row: Row) -> bool:
+        if not super().matches(row):
+            return False
+        ticket_id = row["ticket_id"]
+        if row["resource"]["type"] == TICKETS.type and ticket_id is not None:
+            owner = orjson.loads(orjson.dumps(row["data"])).get("user_id")  # data: a Fragment
+            if owner == self.owner_id:
+                self.theirs.add(ticket_id)
+            elif ticket_id in self.theirs:
+                self.theirs.discard(ticket_id)
+                return True
+        return ticket_id in self.theirs
+
+
 @router.get("/portal/live")
 async def portal_live(request: Request) -> Response:
     """The changes of the customer's own tickets (one, with `?ticket=ID`): their newest
-    `MAX_LIVE_TICKETS` when no ticket is named."""
+    `MAX_LIVE_TICKETS`, and any that become theirs, when no ticket is named."""
     me = await forms.customer(request)
     wanted = _ticket_param(request)
     async with request.app.state.db.read() as conn:
@@ -64,7 +88,6 @@ async def portal_live(request: Request) -> Response:
             found = await tickets.by_ids(conn, wanted)
             if not found or found[0]["user_id"] != me.id:
                 return pages.error_page(request, 404, "There is no such ticket of yours.")
-            chosen = wanted
-        else:
-            chosen = tuple(await tickets.ids_of_user(conn, me.id, MAX_LIVE_TICKETS)) or _NO_TICKET
-    return _response(request, log.Selection(prefixes=_NAMES, ticket_ids=chosen))
+            return _response(request, log.Selection(prefixes=_NAMES, ticket_ids=wanted))
+        newest = await tickets.ids_of_user(conn, me.id, MAX_LIVE_TICKETS)
+    return _response(request, _Theirs(prefixes=_NAMES, owner_id=me.id, theirs=set(newest)))

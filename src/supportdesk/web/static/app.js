@@ -33,21 +33,45 @@ function swap(selector, next) {
   const fresh = next.querySelector(selector);
   if (!current || !fresh || current.innerHTML === fresh.innerHTML) return;
   if (current.contains(document.activeElement) && selector === "#fields") return; // being edited
+  const place = keyboardPlace(current);
   if (selector === "#thread") {
     const known = new Set([...current.querySelectorAll("li[id]")].map((li) => li.id));
     current.innerHTML = fresh.innerHTML;
     const added = [...current.querySelectorAll("li[id]")].filter((li) => !known.has(li.id));
     for (const li of added) li.classList.add("arrived");
     if (added.length) announce(`${added.length} new message${added.length > 1 ? "s" : ""}`);
-    return;
-  }
-  if (selector === "#tickets tbody") {
+  } else if (selector === "#tickets tbody") {
     const checked = new Set([...current.querySelectorAll("input:checked")].map((i) => i.value));
     current.innerHTML = fresh.innerHTML;
     for (const box of current.querySelectorAll("input[name=ids]")) box.checked = checked.has(box.value);
-    return;
+  } else {
+    current.innerHTML = fresh.innerHTML;
   }
-  current.innerHTML = fresh.innerHTML;
+  restorePlace(current, place);
+}
+
+// where the keyboard was in a region (the j/k selection, the focus), found again by id or link
+// after the region is replaced: a live update must not throw a keyboard user back to the top
+function keyOf(el) {
+  if (!el) return null;
+  if (el.id) return `#${CSS.escape(el.id)}`;
+  const href = el.getAttribute("href");
+  return href ? `a[href="${CSS.escape(href)}"]` : null;
+}
+
+function keyboardPlace(region) {
+  const focused = region.contains(document.activeElement) ? document.activeElement : null;
+  return { selected: keyOf(region.querySelector(".selected")), focused: keyOf(focused) };
+}
+
+function restorePlace(region, place) {
+  const selected = place.selected && region.querySelector(place.selected);
+  if (selected) {
+    selected.classList.add("selected");
+    if (selected.tagName !== "A") selected.tabIndex = -1;
+  }
+  const focused = place.focused && region.querySelector(place.focused);
+  if (focused) focused.focus({ preventScroll: true });
 }
 
 const status = document.createElement("p");
