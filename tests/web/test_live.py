@@ -93,11 +93,10 @@ async def test_a_customer_without_tickets_hears_of_nobody_elses(
         await opened(stream)
         await factories.post_message(client, theirs, people.stranger["id"], "Secret")
         mine = int((await factories.ticket(client, people.customer["id"]))["id"])
-        # a ticket opened after the stream is not among the ones it follows: the page reloads
-        # its list on a change of its own; here nothing at all may come of Otto's message
+        # nothing of the stranger's message; the ticket they opened meanwhile is followed
         body = await stream.body(within=1.0)
-        assert b"event: change" not in body, body
-        assert mine
+        assert f'"ticket_id":{theirs}'.encode() not in body, body
+        assert f'"ticket_id":{mine}'.encode() in body, body
 
 
 async def test_the_consoles_stream_follows_one_ticket_or_all(
@@ -135,3 +134,23 @@ async def test_the_streams_are_for_signed_in_visitors_of_their_side(
             assert stream.headers["content-type"].startswith("text/html"), url
             await stream.body()
             assert stream.ended
+
+
+async def test_a_customers_stream_says_nothing_of_internal_notes(
+    app: FastAPI, client: httpx.AsyncClient, as_customer: Browser, people: People
+) -> None:
+    """Not even that a note was written, nor when: a note is staff's alone (SPEC 12)."""
+    mine = int((await factories.ticket(client, people.customer["id"]))["id"])
+    async with LiveStream(app, as_customer, f"/portal/live?ticket={mine}") as stream:
+        await opened(stream)
+        note = await client.post(
+            "/ticket-messages",
+            json={"ticket_id": mine, "user_id": people.staff["id"], "message": "Hush",
+                  "internal": True},
+        )  # fmt: skip
+        assert note.status_code == 201, note.text
+        await factories.post_message(client, mine, people.staff["id"], "Public")
+        body = await stream.body(within=1.0)
+        # the public reply's message and its status move; nothing of the note
+        assert body.count(b'"event":"ticket_message.created"') == 1, body
+        assert body.count(b'"event":"ticket.updated"') == 1, body

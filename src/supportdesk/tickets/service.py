@@ -392,11 +392,13 @@ async def record_reply(
     status (`replied`); an internal note (SPEC 12) moves no status. The ticket's `updated_at`
     and its metrics move (`ticket` is locked, so counting on from it is exact). Returns the
     status move as a `ticket.updated` event of the message's author, or None when the status
-    stays."""
+    stays. The message a customer opens a ticket with (written with it, at the same moment:
+    the portal, mail) leaves it in the status it opened with."""
     values: dict[str, Any] = {"updated_at": now, "message_count": ticket["message_count"] + 1}
     if not internal:
         owner = ticket["user_id"] == author_id
-        values["status"] = settings.owner_reply_status if owner else settings.staff_reply_status
+        if not (owner and ticket["created_at"] == now):
+            values["status"] = settings.owner_reply_status if owner else settings.staff_reply_status
         if owner:
             values["last_customer_message_at"] = now
         else:

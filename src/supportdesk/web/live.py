@@ -7,6 +7,7 @@ customer's stream carries only the events of their own tickets."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from fastapi import APIRouter
@@ -53,28 +54,36 @@ async def console_live(request: Request) -> Response:
     return _response(request, log.Selection(prefixes=_NAMES, ticket_ids=_ticket_param(request)))
 
 
+def _data(row: Row) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(orjson.dumps(row["data"]))  # stored JSON: a Fragment
+    return data
+
+
 @dataclass(frozen=True)
 class _Theirs(log.Selection):
-    """The events of a customer's tickets: those they had when the stream began, and those
-    that become theirs while it runs (opened by them or given to them: a ticket's own events
-    carry its `user_id`), so a list page shows a new ticket too. A ticket given to someone
-    else is dropped after the event that tells the page so."""
+    """The events of a customer's tickets, internal notes left out (not even the news that one
+    was written reaches the portal). With `follow`, also the tickets that become theirs while
+    the stream runs (opened by them or given to them: a ticket's own events carry its
+    `user_id`), so a list page shows a new ticket too; a ticket given to someone else is
+    dropped after the event that tells the page so."""
 
     owner_id: int = 0
     theirs: set[int] = field(default_factory=set)
+    follow: bool = True
 
     def matches(self, row: Row) -> bool:
         if not super().matches(row):
             return False
         ticket_id = row["ticket_id"]
-        if row["resource"]["type"] == TICKETS.type and ticket_id is not None:
-            owner = orjson.loads(orjson.dumps(row["data"])).get("user_id")  # data: a Fragment
-            if owner == self.owner_id:
+        if self.follow and row["resource"]["type"] == TICKETS.type and ticket_id is not None:
+            if _data(row).get("user_id") == self.owner_id:
                 self.theirs.add(ticket_id)
             elif ticket_id in self.theirs:
                 self.theirs.discard(ticket_id)
                 return True
-        return ticket_id in self.theirs
+        if ticket_id not in self.theirs:
+            return False
+        return not (row["event"].startswith("ticket_message.") and _data(row).get("internal"))
 
 
 @router.get("/portal/live")
@@ -88,6 +97,7 @@ async def portal_live(request: Request) -> Response:
             found = await tickets.by_ids(conn, wanted)
             if not found or found[0]["user_id"] != me.id:
                 return pages.error_page(request, 404, "There is no such ticket of yours.")
-            return _response(request, log.Selection(prefixes=_NAMES, ticket_ids=wanted))
+            one = _Theirs(prefixes=_NAMES, owner_id=me.id, theirs=set(wanted), follow=False)
+            return _response(request, one)
         newest = await tickets.ids_of_user(conn, me.id, MAX_LIVE_TICKETS)
     return _response(request, _Theirs(prefixes=_NAMES, owner_id=me.id, theirs=set(newest)))
