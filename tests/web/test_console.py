@@ -384,6 +384,13 @@ async def test_a_canned_reply_fills_the_reply_box(
     assert filled.status_code == 200
     textarea = filled.text.split('name="message"', 1)[1].split("</textarea>", 1)[0]
     assert textarea.endswith(f">Hi Cora, about #{ticket} (Printer). Sam")
+    # one deleted meanwhile, or another department's: the page, with why nothing was inserted
+    assert (await client.delete(f"/canned-replies/{greeting}")).status_code == 204
+    billing_id = billing.json()["data"]["id"]
+    for gone, why in ((greeting, "No canned_replies resource"), (billing_id, "billing department")):
+        page = await as_staff.get(f"/console/tickets/{ticket}", params={"canned": gone})
+        assert page.status_code == 200
+        assert "The canned reply could not be inserted:" in page.text and why in page.text
 
 
 async def test_merge(client: httpx.AsyncClient, as_staff: Browser, people: People) -> None:

@@ -58,6 +58,7 @@ async def test_past_the_limit_for_an_address_every_attempt_is_a_429_page(
 
     refused = await browser.post("/login", {"email": email.upper(), "password": PASSWORD})
     assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60  # the rest of the minute
     assert refused.headers["content-type"].startswith("text/html")
     assert refused.headers["content-security-policy"].startswith("default-src 'self'")
     assert "Slow down" in refused.text

@@ -211,3 +211,21 @@ async def test_a_password_set_through_the_api_ends_the_users_sessions_too(
     await thief.sign_in(People.email(people.customer), "a brand new password")
     await client.patch(f"/users/{people.customer['id']}", json={"first_name": "Corinna"})
     assert "Corinna Customer" in (await thief.get("/portal/")).text
+
+
+async def test_a_form_sent_after_the_session_ran_out_comes_back_to_its_page(
+    app: FastAPI, as_customer: Browser, people: People
+) -> None:
+    """Not to the POST's own URL (a 405 page after signing in): to the page the form was on."""
+    async with app.state.db.transaction() as conn:
+        await conn.execute(update(web_sessions).values(expires_at="2020-01-01T00:00:00.000000Z"))
+    sent = await as_customer.post(
+        "/portal/tickets/new", {"subject": "x", "message": "y"},
+        headers={"Referer": "http://testserver/portal/tickets/new"},
+    )  # fmt: skip
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/login?next=/portal/tickets/new"
+    elsewhere = await as_customer.post(
+        "/portal/tickets/new", {"subject": "x"}, headers={"Referer": "https://evil.example/x"}
+    )
+    assert elsewhere.headers["location"] == "/login?next=/portal/"

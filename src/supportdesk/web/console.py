@@ -17,7 +17,7 @@ from supportdesk.canned_replies import service as canned
 from supportdesk.canned_replies.schemas import RenderRequest
 from supportdesk.config import Settings
 from supportdesk.db import Row
-from supportdesk.errors import BadQuery, ValidationFailed
+from supportdesk.errors import BadQuery, ResourceNotFound, ValidationFailed
 from supportdesk.jsonapi.body import validate
 from supportdesk.jsonapi.query import parse_list_query
 from supportdesk.queries import ListQuery, ResourceQuery, SortKey
@@ -155,10 +155,13 @@ async def _ticket_page(
     draft = extra.pop("draft", "")
     chosen = request.query_params.get("canned", "")
     if chosen.isdigit() and not draft:
-        rendered = await canned.render(
-            db, int(chosen), RenderRequest(ticket_id=ticket_id, user_id=me.id)
-        )
-        draft = rendered["body"]
+        try:
+            rendered = await canned.render(
+                db, int(chosen), RenderRequest(ticket_id=ticket_id, user_id=me.id)
+            )
+            draft = rendered["body"]
+        except (ResourceNotFound, ValidationFailed) as exc:  # deleted since, another department
+            extra.setdefault("error", f"The canned reply could not be inserted: {forms.said(exc)}")
     return await pages.page(
         request,
         "console/ticket.html",
@@ -170,7 +173,7 @@ async def _ticket_page(
             "staff": staff,
             "settings": settings,
             "draft": draft,
-            "error": None,
+            "error": extra.pop("error", None),
             "others": await presence.others(db, ticket_id, me.id),
             "me": me,
             **extra,
@@ -235,9 +238,8 @@ async def reply(request: Request, ticket_id: int) -> Response:
             db, settings, request.app.state.storage, me.actor, data, form.files, ResourceQuery()
         )
     except ValidationFailed as exc:
-        error = " ".join(m for found in exc.errors.values() for m in found)
         return await _ticket_page(
-            request, me, ticket_id, 422, draft=form.get("message"), error=error
+            request, me, ticket_id, 422, draft=form.get("message"), error=forms.said(exc)
         )
     if data_update is not None:
         await tickets.update_ticket(db, settings, me.actor, ticket_id, data_update, ResourceQuery())

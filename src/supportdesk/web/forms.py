@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from supportdesk.config import Settings
-from supportdesk.errors import Forbidden
+from supportdesk.errors import Forbidden, SupportdeskError, ValidationFailed
 from supportdesk.jsonapi.body import is_multipart, limited, read_form
 from supportdesk.web import pages, sessions
 from supportdesk.web.sessions import Visitor
@@ -66,6 +66,13 @@ async def posted(request: Request) -> Posted:
     return Posted(fields, lists, files)
 
 
+def said(exc: SupportdeskError) -> str:
+    """What an error says, for a page: a validation failure's every message."""
+    if isinstance(exc, ValidationFailed):
+        return " ".join(m for found in exc.errors.values() for m in found)
+    return exc.message
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=pages.SECURITY_HEADERS)
 
@@ -99,8 +106,16 @@ async def customer(request: Request) -> Visitor:
 
 
 def _here(request: Request) -> str:
+    """Where to come back to after signing in: this page; for a form sent after the session
+    ran out, the page the form was on (coming back to a POST's URL would be a 405)."""
+    if request.method != "GET":
+        referer = urlsplit(request.headers.get("referer", ""))
+        ours = referer.netloc == request.url.netloc
+        if ours and referer.path.startswith(("/console", "/portal")):
+            return referer.path + (f"?{referer.query}" if referer.query else "")
+        return "/console/" if request.url.path.startswith("/console") else "/portal/"
     path = request.url.path
-    if request.method == "GET" and request.url.query:
+    if request.url.query:
         path += "?" + request.url.query
     return path
 

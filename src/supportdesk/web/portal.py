@@ -117,9 +117,9 @@ async def reply(request: Request, ticket_id: int) -> Response:
             db, settings, request.app.state.storage, me.actor, data, form.files, ResourceQuery()
         )
     except ValidationFailed as exc:
-        error = " ".join(m for found in exc.errors.values() for m in found)
-        return await _ticket_page(request, me, ticket_id, 422, draft=form.get("message"),
-                                  error=error)  # fmt: skip
+        return await _ticket_page(
+            request, me, ticket_id, 422, draft=form.get("message"), error=forms.said(exc)
+        )
     return forms.redirect(f"/portal/tickets/{ticket_id}#latest")
 
 

@@ -252,16 +252,20 @@ async def link_user(db: Database, token: str, *, use: bool) -> int | None:
         return int(row["user_id"])
 
 
-async def attempt_allowed(request: Request, email: str) -> bool:
-    """Count one sign-in attempt for the address and for the client; False past either limit
-    (counted in the rate limiter's shared store: every worker and, with Redis, instance)."""
+async def attempt_allowed(request: Request, email: str) -> int:
+    """Count one sign-in attempt for the address and for the client: 0 when both are within
+    their limits, else the seconds until the window ends (counted in the rate limiter's shared
+    store: every worker and, with Redis, every instance)."""
     counter = request.app.state.limiter.counter
-    window = int(datetime.now(UTC).timestamp() // 60)
+    now = datetime.now(UTC).timestamp()
+    window = int(now // 60)
     client = request.client.host if request.client else "unknown"
     checks = ((f"address:{email.strip().lower()}", ATTEMPTS_PER_ADDRESS),
               (f"client:{client}", ATTEMPTS_PER_CLIENT))  # fmt: skip
     counts = await asyncio.gather(*(counter.hit(_bucket(name), window) for name, _ in checks))
-    return all(count <= limit for count, (_, limit) in zip(counts, checks, strict=True))
+    if all(count <= limit for count, (_, limit) in zip(counts, checks, strict=True)):
+        return 0
+    return max(1, int((window + 1) * 60 - now + 0.999))
 
 
 def _bucket(name: str) -> int:

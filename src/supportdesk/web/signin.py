@@ -43,8 +43,7 @@ async def _login_form(
 async def login(request: Request) -> Response:
     form = await forms.posted(request)
     email, next_url = form.get("email").strip(), form.get("next")
-    if not await sessions.attempt_allowed(request, email):
-        raise TooManyRequests("Too many sign-in attempts. Wait a minute and try again.")
+    await _limit(request, email)
     user_id = await sessions.check_password(request.app.state.db, email, form.get("password"))
     if user_id is None:
         return await _login_form(
@@ -54,8 +53,17 @@ async def login(request: Request) -> Response:
         user = await users.get(conn, user_id)
     assert user is not None
     response = forms.redirect(forms.safe_next(next_url, _landing(user["role_id"] is not None)))
+    await sessions.end(request, response, await sessions.visitor(request))  # whoever was here
     await sessions.start(request, response, user_id)
     return response
+
+
+async def _limit(request: Request, email: str) -> None:
+    wait = await sessions.attempt_allowed(request, email)
+    if wait:
+        refused = TooManyRequests(f"Too many sign-in attempts. Try again in {wait} s.")
+        refused.headers = {"Retry-After": str(wait)}
+        raise refused
 
 
 @router.post("/login/link")
@@ -70,8 +78,7 @@ async def request_link(request: Request) -> Response:
             request, next_url, 400, email=email,
             error="Sign-in links need e-mail, which this desk has not set up.",
         )  # fmt: skip
-    if not await sessions.attempt_allowed(request, email):
-        raise TooManyRequests("Too many sign-in attempts. Wait a minute and try again.")
+    await _limit(request, email)
     db = request.app.state.db
     async with db.read() as conn:
         user_id = await users.id_by_email(conn, email.lower())
@@ -138,6 +145,7 @@ async def use_link(request: Request, token: str) -> Response:
         user = await users.get(conn, user_id)
     assert user is not None
     response = forms.redirect(_landing(user["role_id"] is not None))
+    await sessions.end(request, response, await sessions.visitor(request))  # whoever was here
     await sessions.start(request, response, user_id)
     return response
 
