@@ -65,5 +65,7 @@ tickets = Table(
     ),
     # the common "status and priority" filter; status alone uses its prefix
     Index("ix_tickets_status_priority_id", "status", "priority", "id"),
+    # the console's Unassigned and Mine queues: an assignee's (or nobody's) open tickets
+    Index("ix_tickets_assigned_to_status_id", "assigned_to", "status", "id"),
     sqlite_autoincrement=True,
 )
