@@ -15,36 +15,20 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from supportdesk.db import meta
-from supportdesk.jobs import mail_out
-from supportdesk.jobs.runner import JobContext, StepFailed
+from supportdesk.jobs.runner import StepFailed
 from supportdesk.mail import address, repository, service
 from supportdesk.mail import outbox as mail_outbox_module
 from supportdesk.tables import mail_inbox, mail_outbox
 from tests import factories
+from tests.mail.mailer import Mailer
 from tests.mail.smtp_receiver import Receiver
 
 FROM = "Acme Support <help@example.net>"
 
 
-class Mailer:
-    """The job's step as the runner drives it, with this test's settings."""
-
-    def __init__(self, app: FastAPI, smtp: Receiver, **settings: Any) -> None:
-        changed = app.state.settings.model_copy(
-            update={"smtp_url": smtp.url, "mail_from": FROM, **settings}
-        )
-        self.context = JobContext(app.state.db, changed, app.state.bus, "test")
-        job = mail_out.job(changed)
-        assert job is not None
-        self.job = job
-
-    async def step(self) -> None:
-        await self.job.step(self.context)
-
-
 @pytest.fixture
 async def mailer(app: FastAPI, smtp: Receiver) -> Mailer:
-    runner = Mailer(app, smtp)
+    runner = Mailer(app, smtp, mail_from=FROM)
     await runner.step()  # the first step sets the cursor: what happened before is never mailed
     return runner
 
@@ -79,7 +63,7 @@ async def test_history_before_mail_was_switched_on_is_never_mailed(
 ) -> None:
     customer = await factories.user(client)
     await factories.ticket(client, customer["id"])
-    runner = Mailer(app, smtp)
+    runner = Mailer(app, smtp, mail_from=FROM)
     await runner.step()
     await runner.step()
     assert smtp.received == []
@@ -276,7 +260,10 @@ async def test_a_wrong_password_is_one_clear_line(
     guarded.start()
     try:
         runner = Mailer(
-            app, guarded, smtp_url=guarded.url.replace("right-password", "wrong-password")
+            app,
+            guarded,
+            mail_from=FROM,
+            smtp_url=guarded.url.replace("right-password", "wrong-password"),
         )
         await runner.step()
         customer = await factories.user(client, email="carla@example.com")
@@ -288,14 +275,14 @@ async def test_a_wrong_password_is_one_clear_line(
         # without plain_auth=1 the password is not sent at all over the plain connection
         plain = guarded.url.removesuffix("?plain_auth=1")
         with pytest.raises(StepFailed) as failed:
-            await Mailer(app, guarded, smtp_url=plain).step()
+            await Mailer(app, guarded, mail_from=FROM, smtp_url=plain).step()
         assert str(failed.value).startswith(
             f"the SMTP server 127.0.0.1:{guarded.port} offers no STARTTLS: the password is not "
             "sent over a plain connection (use smtps://, or add ?plain_auth=1 for a relay you "
             "trust the path to); trying again in"
         )
         assert guarded.received == []
-        runner = Mailer(app, guarded)
+        runner = Mailer(app, guarded, mail_from=FROM)
         await runner.step()
         assert len(guarded.received) == 1
     finally:
@@ -306,7 +293,7 @@ async def test_templates_can_be_overridden(
     app: FastAPI, client: httpx.AsyncClient, smtp: Receiver, tmp_path: Path
 ) -> None:
     (tmp_path / "opened.txt").write_text("Ticket {{ ticket.id }} is ours now. {{ url }}\n")
-    runner = Mailer(app, smtp, mail_templates=str(tmp_path))
+    runner = Mailer(app, smtp, mail_from=FROM, mail_templates=str(tmp_path))
     await runner.step()
     customer = await factories.user(client, email="carla@example.com")
     ticket = await factories.ticket(client, customer["id"])
@@ -372,7 +359,7 @@ async def test_a_notice_that_cannot_be_composed_fails_alone(
     app: FastAPI, client: httpx.AsyncClient, smtp: Receiver, tmp_path: Path
 ) -> None:
     (tmp_path / "opened.txt").write_text("{{ no_such_value }}\n")  # a replaced template, broken
-    runner = Mailer(app, smtp, mail_templates=str(tmp_path))
+    runner = Mailer(app, smtp, mail_from=FROM, mail_templates=str(tmp_path))
     await runner.step()
     customer = await factories.user(client, email="carla@example.org")
     agent = await factories.staff(client, email="agent@example.net")

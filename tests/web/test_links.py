@@ -13,9 +13,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from supportdesk.jobs import mail_out
-from supportdesk.jobs.runner import JobContext
 from supportdesk.tables import sign_in_links
+from tests.mail.mailer import Mailer
 from tests.mail.smtp_receiver import Receiver
 from tests.web.browser import PASSWORD
 from tests.web.conftest import Browsers, People
@@ -24,26 +23,13 @@ PUBLIC_URL = "https://desk.example.com"
 _LINK = re.compile(re.escape(PUBLIC_URL) + r"/login/link/([A-Za-z0-9_-]+)")
 
 
-class Mailer:
-    """The `mail_out` job's step on the app's settings (with mail set up)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.context = JobContext(app.state.db, app.state.settings, app.state.bus, "test")
-        job = mail_out.job(app.state.settings)
-        assert job is not None
-        self.job = job
-
-    async def step(self) -> None:
-        await self.job.step(self.context)
-
-
 @pytest.fixture
 async def mailer(app: FastAPI, smtp: Receiver) -> Mailer:
     app.state.settings = app.state.settings.model_copy(
         update={"smtp_url": smtp.url, "mail_from": "Desk <desk@example.com>",
                 "public_url": PUBLIC_URL}
     )  # fmt: skip
-    runner = Mailer(app)
+    runner = Mailer(app, smtp)
     await runner.step()  # the first step sets the job's cursor
     return runner
 

@@ -22,8 +22,6 @@ from supportdesk.jsonapi.body import validate
 from supportdesk.jsonapi.query import parse_list_query
 from supportdesk.queries import ListQuery, ResourceQuery, SortKey
 from supportdesk.ticket_attachments.service import content_disposition
-from supportdesk.ticket_messages import service as messages
-from supportdesk.ticket_messages.schemas import MessageCreate
 from supportdesk.tickets import service as tickets
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.tickets.schemas import Merge, TicketUpdate
@@ -223,20 +221,15 @@ async def reply(request: Request, ticket_id: int) -> Response:
     form = await forms.posted(request)
     settings: Settings = request.app.state.settings
     db = request.app.state.db
-    values = {"ticket_id": ticket_id, "user_id": me.id, "message": form.get("message"),
-              "internal": form.get("kind") == "note"}  # fmt: skip
     status = form.get("status")
     try:
-        data = validate(MessageCreate, values, {"max_message_length": settings.max_message_length})
         # the status is checked before the message goes: a refused one sends nothing
         data_update = (
             validate(TicketUpdate, {"status": status}, tickets.validation_context(settings))
             if status
             else None
         )
-        await messages.create_message(
-            db, settings, request.app.state.storage, me.actor, data, form.files, ResourceQuery()
-        )
+        await forms.add_message(request, me, ticket_id, form, internal=form.get("kind") == "note")
     except ValidationFailed as exc:
         return await _ticket_page(
             request, me, ticket_id, 422, draft=form.get("message"), error=forms.said(exc)

@@ -13,7 +13,10 @@ from starlette.responses import RedirectResponse
 
 from supportdesk.config import Settings
 from supportdesk.errors import Forbidden, SupportdeskError, ValidationFailed
-from supportdesk.jsonapi.body import is_multipart, limited, read_form
+from supportdesk.jsonapi.body import is_multipart, limited, read_form, validate
+from supportdesk.queries import ResourceQuery
+from supportdesk.ticket_messages import service as messages
+from supportdesk.ticket_messages.schemas import MessageCreate
 from supportdesk.web import pages, sessions
 from supportdesk.web.sessions import Visitor
 
@@ -64,6 +67,21 @@ async def posted(request: Request) -> Posted:
             "Go back, reload the page and send it again."
         )
     return Posted(fields, lists, files)
+
+
+async def add_message(
+    request: Request, me: Visitor, ticket_id: int, form: Posted, *, internal: bool = False
+) -> None:
+    """The form's message (`message`) and files on the ticket, written by the signed-in user
+    through the same service as the API; ValidationFailed when refused (nothing written)."""
+    settings: Settings = request.app.state.settings
+    values = {"ticket_id": ticket_id, "user_id": me.id, "message": form.get("message"),
+              "internal": internal}  # fmt: skip
+    data = validate(MessageCreate, values, {"max_message_length": settings.max_message_length})
+    await messages.create_message(
+        request.app.state.db, settings, request.app.state.storage, me.actor, data, form.files,
+        ResourceQuery(),
+    )  # fmt: skip
 
 
 def said(exc: SupportdeskError) -> str:

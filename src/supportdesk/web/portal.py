@@ -13,8 +13,6 @@ from supportdesk.config import Settings
 from supportdesk.errors import ValidationFailed
 from supportdesk.jsonapi.body import validate
 from supportdesk.queries import ListQuery, ResourceQuery, SortKey
-from supportdesk.ticket_messages import service as messages
-from supportdesk.ticket_messages.schemas import MessageCreate
 from supportdesk.tickets import service as tickets
 from supportdesk.tickets.schemas import TicketCreate, TicketUpdate
 from supportdesk.web import forms, pages, views
@@ -107,15 +105,9 @@ async def ticket_page(request: Request, ticket_id: int) -> Response:
 async def reply(request: Request, ticket_id: int) -> Response:
     me = await forms.customer(request)
     form = await forms.posted(request)
-    settings: Settings = request.app.state.settings
-    db = request.app.state.db
-    await views.ticket_view(db, ticket_id, owner_id=me.id)  # 404 unless theirs
-    values = {"ticket_id": ticket_id, "user_id": me.id, "message": form.get("message")}
+    await views.ticket_view(request.app.state.db, ticket_id, owner_id=me.id)  # 404 unless theirs
     try:
-        data = validate(MessageCreate, values, {"max_message_length": settings.max_message_length})
-        await messages.create_message(
-            db, settings, request.app.state.storage, me.actor, data, form.files, ResourceQuery()
-        )
+        await forms.add_message(request, me, ticket_id, form)
     except ValidationFailed as exc:
         return await _ticket_page(
             request, me, ticket_id, 422, draft=form.get("message"), error=forms.said(exc)
