@@ -48,8 +48,14 @@ def test_stream_resume_heartbeat_and_a_clean_stop(
             while "comment" not in live.messages.get(timeout=5):
                 assert time.monotonic() < deadline
 
-        # resume from the user's creation: the user event is skipped, the rest replayed
-        first = http.get("/events", params={"limit": 1}).json()["data"][0]
+        # resume from the user's creation: the user event is skipped, the rest replayed (the
+        # demo staff login `serve` made is an earlier user.created)
+        created_users = http.get("/events", params={"filter[event]": "user.created"}).json()
+        (first,) = [
+            event
+            for event in created_users["data"]
+            if event["attributes"]["resource"]["id"] == int(user)
+        ]
         http.post(
             "/ticket-messages",
             json={"ticket_id": ticket.json()["data"]["id"], "user_id": user, "message": "m"},
