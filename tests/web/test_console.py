@@ -458,3 +458,15 @@ async def test_presence_on_a_ticket_that_is_gone_is_404(
         assert response.status_code == 404, response.text
         assert response.headers["content-type"].startswith("text/html")
         assert (await as_staff.post(url, {"state": "left"})).status_code in (200, 404)
+
+
+async def test_the_search_key_s_focus_parameter_is_the_page_s_own(
+    client: httpx.AsyncClient, as_staff: Browser, people: People
+) -> None:
+    """`/` on a ticket page opens the queue with `?focus=search`: no query parameter, so it is
+    neither refused nor carried into the queue's links."""
+    for n in range(30):
+        await new_ticket(client, people.customer, f"Ticket {n}")
+    page = await as_staff.get("/console/", params={"queue": "all", "focus": "search"})
+    assert page.status_code == 200
+    assert "focus" not in page.text.split("<main", 1)[1]

@@ -41,6 +41,8 @@ QUEUES = (
     ("all", "All"),
 )
 _NONE = ""  # the form value of "nobody" / "no department"
+# parameters of the page itself, not of the query: the queue, and `focus` (the `/` key)
+_PAGE_ONLY = frozenset({"queue", "focus"})
 
 
 def queue_params(queue: str, settings: Settings, me: int) -> dict[str, str]:
@@ -73,7 +75,7 @@ async def queue_page(request: Request) -> Response:
     queue = request.query_params.get("queue", "attention")
     if queue not in dict(QUEUES):
         raise BadQuery(f"There is no queue {queue!r}.")
-    mine = {k: v for k, v in request.query_params.items() if k != "queue" and v != ""}
+    mine = {k: v for k, v in request.query_params.items() if k not in _PAGE_ONLY and v != ""}
     params = {"sort": "-updated_at", **queue_params(queue, settings, me.id), **mine}
     params.setdefault("per_page", str(PER_PAGE))  # SPEC 4's paging: `page` and `per_page`
     query = _query(params)
