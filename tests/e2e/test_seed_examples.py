@@ -52,7 +52,9 @@ def test_seed_examples(server: Server) -> None:
         "--database-url",
         server.database_url,
     )
-    assert john.stdout.strip() == "1"
+    # user 1 is the demo staff login `serve` made with the demo key
+    john_id = int(john.stdout.strip())
+    assert john_id == 2
     for n in range(2, 5):
         run_cli(
             "users", "create", "--email", f"u{n}@example.com", "--database-url", server.database_url
@@ -66,7 +68,8 @@ def test_seed_examples(server: Server) -> None:
         "--database-url",
         server.database_url,
     )
-    assert staff.stdout.strip() == "5"
+    staff_id = int(staff.stdout.strip())
+    assert staff_id == 6
 
     api = f"{server.base_url}/api/v1/admin"
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -76,7 +79,7 @@ def test_seed_examples(server: Server) -> None:
             "/tickets",
             json={
                 "subject": "Billing question",
-                "user_id": 1,
+                "user_id": john_id,
                 "status": "open",
                 "priority": "medium",
                 "department": "billing",
@@ -92,10 +95,10 @@ def test_seed_examples(server: Server) -> None:
             "/tickets",
             json={
                 "subject": "Unable to access hosting panel",
-                "user_id": 1,
+                "user_id": john_id,
                 "priority": "high",
                 "department": "technical",
-                "assigned_to": 5,
+                "assigned_to": staff_id,
             },
         )
         ticket_id = int(first.json()["data"]["id"])
@@ -103,26 +106,26 @@ def test_seed_examples(server: Server) -> None:
         customer_says = "I can't log into my hosting control panel. It shows an error."
         response = http.post(
             "/ticket-messages",
-            json={"ticket_id": ticket_id, "message": customer_says, "user_id": 1},
+            json={"ticket_id": ticket_id, "message": customer_says, "user_id": john_id},
         )
         assert response.status_code == 201
         staff_says = "Hi John, I've reset your password. Please check your email."
         response = httpx.post(
             f"{api}/ticket-messages",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            json={"ticket_id": ticket_id, "message": staff_says, "user_id": 5},
+            json={"ticket_id": ticket_id, "message": staff_says, "user_id": staff_id},
         )
         assert response.status_code == 201
         message = response.json()["data"]
         assert message["type"] == "ticket_messages"
-        assert message["attributes"]["user_id"] == 5
+        assert message["attributes"]["user_id"] == staff_id
         assert http.get(f"/tickets/{ticket_id}").json()["data"]["attributes"]["status"] == "replied"
         for n in range(20):
             http.post(
                 "/tickets",
                 json={
                     "subject": f"Ticket {n}",
-                    "user_id": 2 + n % 3,
+                    "user_id": john_id + 1 + n % 3,
                     "priority": ("low", "high")[n % 2],
                 },
             )
@@ -151,7 +154,7 @@ def test_seed_examples(server: Server) -> None:
         identifier(document["data"]["relationships"]["user"]["data"], "users")
         for item in document["data"]["relationships"]["messages"]["data"]:
             identifier(item, "ticket_messages")
-        assert document["data"]["attributes"]["assigned_to"] == 5
+        assert document["data"]["attributes"]["assigned_to"] == staff_id
 
         # Ticket with Messages
         document = http.get(f"/tickets/{ticket_id}", params={"include": "messages,user"}).json()
@@ -160,10 +163,10 @@ def test_seed_examples(server: Server) -> None:
             "2",
         ]
         included = {(i["type"], i["id"]): i["attributes"] for i in document["included"]}
-        assert included[("users", "1")]["first_name"] == "John"
-        assert {"first_name", "last_name", "email"} <= set(included[("users", "1")])
+        assert included[("users", str(john_id))]["first_name"] == "John"
+        assert {"first_name", "last_name", "email"} <= set(included[("users", str(john_id))])
         assert {"message", "user_id", "created_at"} <= set(included[("ticket_messages", "1")])
-        assert included[("ticket_messages", "2")]["user_id"] == 5
+        assert included[("ticket_messages", "2")]["user_id"] == staff_id
 
         # Update a Ticket
         response = http.put(f"/tickets/{ticket_id}", json={"status": "closed", "priority": "low"})
@@ -171,7 +174,7 @@ def test_seed_examples(server: Server) -> None:
         assert (attributes["status"], attributes["priority"], attributes["assigned_to"]) == (
             "closed",
             "low",
-            5,
+            staff_id,
         )
 
         # Common filters
@@ -183,9 +186,9 @@ def test_seed_examples(server: Server) -> None:
             t["attributes"]["priority"] == "high"
             for t in http.get("/tickets", params={"filter[priority]": "high"}).json()["data"]
         )
-        mine = http.get("/tickets", params={"filter[user_id]": "1"}).json()
+        mine = http.get("/tickets", params={"filter[user_id]": str(john_id)}).json()
         assert mine["meta"]["total"] == 2 and all(
-            t["attributes"]["user_id"] == 1 for t in mine["data"]
+            t["attributes"]["user_id"] == john_id for t in mine["data"]
         )
         unassigned = http.get("/tickets", params={"filter[assigned_to]": "null"}).json()
         assert unassigned["meta"]["total"] == 21
