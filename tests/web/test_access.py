@@ -209,3 +209,22 @@ async def test_internal_notes_and_their_files_never_reach_the_portal(
     assert 'class="message note staff"' in console.text
     assert "Internal note" in console.text
     assert (await as_staff.get(f"/console/attachments/{tickets.note_file}")).status_code == 200
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999", "9223372036854775808", "0", "-1", "x"])
+async def test_ids_no_database_holds_are_4xx_pages(
+    as_staff: Browser, as_customer: Browser, bad: str
+) -> None:
+    """Never a database error: a path id outside BIGINT is a 422 page, a query parameter's
+    is ignored."""
+    for browser, path in (
+        (as_staff, f"/console/tickets/{bad}"),
+        (as_staff, f"/console/attachments/{bad}"),
+        (as_customer, f"/portal/tickets/{bad}"),
+        (as_customer, f"/portal/attachments/{bad}"),
+    ):
+        response = await browser.get(path)
+        assert response.status_code in (404, 422), (path, response.status_code)
+        assert response.headers["content-type"].startswith("text/html"), path
+    posted = await as_customer.post(f"/portal/tickets/{bad}/messages", {"message": "x"})
+    assert posted.status_code in (404, 422)

@@ -153,11 +153,11 @@ async def _ticket_page(
     async with db.read() as conn:
         staff = await users.staff(conn)
     draft = extra.pop("draft", "")
-    chosen = request.query_params.get("canned", "")
-    if chosen.isdigit() and not draft:
+    chosen = forms.id_param(request.query_params.get("canned"))
+    if chosen is not None and not draft:
         try:
             rendered = await canned.render(
-                db, int(chosen), RenderRequest(ticket_id=ticket_id, user_id=me.id)
+                db, chosen, RenderRequest(ticket_id=ticket_id, user_id=me.id)
             )
             draft = rendered["body"]
         except (ResourceNotFound, ValidationFailed) as exc:  # deleted since, another department
@@ -190,13 +190,13 @@ def _described(event: Row) -> dict[str, Any]:
 
 
 @router.get("/tickets/{ticket_id}")
-async def ticket_page(request: Request, ticket_id: int) -> Response:
+async def ticket_page(request: Request, ticket_id: forms.Id) -> Response:
     me = await forms.staff(request)
     return await _ticket_page(request, me, ticket_id)
 
 
 @router.post("/tickets/{ticket_id}")
-async def edit(request: Request, ticket_id: int) -> Response:
+async def edit(request: Request, ticket_id: forms.Id) -> Response:
     """The ticket's fields: status, priority, department, assignee."""
     me = await forms.staff(request)
     form = await forms.posted(request)
@@ -217,7 +217,7 @@ async def edit(request: Request, ticket_id: int) -> Response:
 
 
 @router.post("/tickets/{ticket_id}/messages")
-async def reply(request: Request, ticket_id: int) -> Response:
+async def reply(request: Request, ticket_id: forms.Id) -> Response:
     """A public reply or an internal note, with files; optionally a status set with it."""
     me = await forms.staff(request)
     form = await forms.posted(request)
@@ -243,7 +243,7 @@ async def reply(request: Request, ticket_id: int) -> Response:
 
 
 @router.post("/tickets/{ticket_id}/merge")
-async def merge(request: Request, ticket_id: int) -> Response:
+async def merge(request: Request, ticket_id: forms.Id) -> Response:
     me = await forms.staff(request)
     form = await forms.posted(request)
     words = form.get("source_ids").replace(",", " ").replace("#", " ").split()
@@ -256,7 +256,7 @@ async def merge(request: Request, ticket_id: int) -> Response:
 
 
 @router.post("/tickets/{ticket_id}/presence")
-async def here(request: Request, ticket_id: int) -> Response:
+async def here(request: Request, ticket_id: forms.Id) -> Response:
     """The page says who is here (`viewing`, `replying`, `left`); the answer lists the others."""
     me = await forms.staff(request)
     form = await forms.posted(request)
@@ -267,7 +267,7 @@ async def here(request: Request, ticket_id: int) -> Response:
 
 
 @router.get("/attachments/{attachment_id}")
-async def download(request: Request, attachment_id: int) -> Response:
+async def download(request: Request, attachment_id: forms.Id) -> Response:
     await forms.staff(request)
     row = await views.attachment_for(request.app.state.db, attachment_id, owner_id=None)
     return file_response(request, row)

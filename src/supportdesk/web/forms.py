@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
+from fastapi import Path
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
@@ -14,6 +16,7 @@ from starlette.responses import RedirectResponse
 from supportdesk.config import Settings
 from supportdesk.errors import Forbidden, SupportdeskError, ValidationFailed
 from supportdesk.jsonapi.body import is_multipart, limited, read_form, validate
+from supportdesk.jsonapi.fields import MAX_ID
 from supportdesk.queries import ResourceQuery
 from supportdesk.ticket_messages import service as messages
 from supportdesk.ticket_messages.schemas import MessageCreate
@@ -21,6 +24,9 @@ from supportdesk.web import pages, sessions
 from supportdesk.web.sessions import Visitor
 
 FILE_FIELD = "attachments"
+# A row id in a path: a whole number the database can hold (else a 422 page, never a database
+# error); `id_param` is the same for query parameters.
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 _URLENCODED_LIMIT = 64 * 1024
 
 
@@ -89,6 +95,13 @@ def said(exc: SupportdeskError) -> str:
     if isinstance(exc, ValidationFailed):
         return " ".join(m for found in exc.errors.values() for m in found)
     return exc.message
+
+
+def id_param(text: str | None) -> int | None:
+    """A query parameter's id, or None when it is not one the database could hold."""
+    if text and text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_ID:
+        return int(text)
+    return None
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -43,8 +43,8 @@ def _response(request: Request, selection: log.Selection) -> Response:
 
 
 def _ticket_param(request: Request) -> tuple[int, ...]:
-    value = request.query_params.get("ticket", "")
-    return (int(value),) if value.isdigit() else ()
+    found = forms.id_param(request.query_params.get("ticket"))
+    return () if found is None else (found,)
 
 
 @router.get("/console/live")

@@ -96,13 +96,13 @@ async def _ticket_page(
 
 
 @router.get("/tickets/{ticket_id}")
-async def ticket_page(request: Request, ticket_id: int) -> Response:
+async def ticket_page(request: Request, ticket_id: forms.Id) -> Response:
     me = await forms.customer(request)
     return await _ticket_page(request, me, ticket_id)
 
 
 @router.post("/tickets/{ticket_id}/messages")
-async def reply(request: Request, ticket_id: int) -> Response:
+async def reply(request: Request, ticket_id: forms.Id) -> Response:
     me = await forms.customer(request)
     form = await forms.posted(request)
     await views.ticket_view(request.app.state.db, ticket_id, owner_id=me.id)  # 404 unless theirs
@@ -116,7 +116,7 @@ async def reply(request: Request, ticket_id: int) -> Response:
 
 
 @router.post("/tickets/{ticket_id}/close")
-async def close(request: Request, ticket_id: int) -> Response:
+async def close(request: Request, ticket_id: forms.Id) -> Response:
     me = await forms.customer(request)
     await forms.posted(request)
     settings: Settings = request.app.state.settings
@@ -129,7 +129,7 @@ async def close(request: Request, ticket_id: int) -> Response:
 
 
 @router.get("/attachments/{attachment_id}")
-async def download(request: Request, attachment_id: int) -> Response:
+async def download(request: Request, attachment_id: forms.Id) -> Response:
     me = await forms.customer(request)
     row = await views.attachment_for(request.app.state.db, attachment_id, owner_id=me.id)
     return file_response(request, row)
