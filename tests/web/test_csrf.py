@@ -199,7 +199,7 @@ async def test_the_sign_in_forms_token_is_the_pre_session_cookies(
     console = await browser.get("/console/")
     assert browser.csrf != token
     assert browser.csrf is not None and browser.csrf in console.text
-    late = await browser.post(f"/console/tickets/{0}/presence", {"state": "viewing"}, csrf=token)
+    late = await browser.post("/console/tickets/1/presence", {"state": "viewing"}, csrf=token)
     assert late.status_code == 403
 
 
