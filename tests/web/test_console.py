@@ -176,6 +176,7 @@ async def test_paging(client: httpx.AsyncClient, as_staff: Browser, people: Peop
     ("action", "changed"),
     [
         ("assign_me", {"assigned_to": "me"}),
+        ("assign:{colleague}", {"assigned_to": "colleague"}),
         ("status:on-hold", {"status": "on-hold"}),
         ("priority:high", {"priority": "high"}),
         ("close", {"status": "closed"}),
@@ -192,12 +193,16 @@ async def test_a_bulk_action_changes_every_selected_ticket_with_one_event_each(
     left = await new_ticket(client, people.customer, "Not selected")
     after = await newest_event(client)
     back = "/console/?queue=all&per_page=10"
+    colleague = int(people.colleague["id"])
     response = await as_staff.post(
-        "/console/tickets/bulk", {"ids": [str(i) for i in chosen], "action": action, "back": back}
-    )
+        "/console/tickets/bulk",
+        {"ids": [str(i) for i in chosen], "action": action.format(colleague=colleague),
+         "back": back},
+    )  # fmt: skip
     assert response.status_code == 303, response.text
     assert response.headers["location"] == back
-    wanted = {k: me(people) if v == "me" else v for k, v in changed.items()}
+    names = {"me": me(people), "colleague": colleague}
+    wanted = {k: names.get(v, v) for k, v in changed.items()}
     for ticket_id in chosen:
         ticket = await ticket_of(client, ticket_id)
         assert {k: ticket[k] for k in wanted} == wanted

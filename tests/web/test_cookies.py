@@ -151,3 +151,15 @@ async def test_a_forged_or_tampered_cookie_is_a_visitor_not_signed_in(
     assert form.status_code == 200
     assert "Sign in" in form.text
     assert (await as_staff.get("/console/")).status_code == 200  # the real one still works
+
+
+async def test_behind_a_tls_proxy_the_public_url_makes_the_cookies_secure(
+    app: FastAPI, browsers: Browsers
+) -> None:
+    """A proxy whose forwarded scheme uvicorn does not trust still serves the desk over https:
+    an https public URL is enough to mark the cookies Secure."""
+    app.state.settings = app.state.settings.model_copy(
+        update={"public_url": "https://desk.example.com"}
+    )
+    form = await browsers().get("/login")
+    assert "secure" in flags(set_cookies(form)[sessions.CSRF_COOKIE])

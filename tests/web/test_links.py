@@ -19,7 +19,7 @@ from tests.mail.smtp_receiver import Receiver
 from tests.web.browser import PASSWORD
 from tests.web.conftest import Browsers, People
 
-PUBLIC_URL = "https://desk.example.com"
+PUBLIC_URL = "http://desk.example.com"
 _LINK = re.compile(re.escape(PUBLIC_URL) + r"/login/link/([A-Za-z0-9_-]+)")
 
 

@@ -229,3 +229,15 @@ async def test_a_form_sent_after_the_session_ran_out_comes_back_to_its_page(
         "/portal/tickets/new", {"subject": "x"}, headers={"Referer": "https://evil.example/x"}
     )
     assert elsewhere.headers["location"] == "/login?next=/portal/"
+
+
+async def test_signing_out_after_the_session_ran_out_just_clears_the_cookie(
+    app: FastAPI, as_customer: Browser
+) -> None:
+    """The form's token died with the session: no 403 for wanting out."""
+    async with app.state.db.transaction() as conn:
+        await conn.execute(update(web_sessions).values(expires_at="2020-01-01T00:00:00.000000Z"))
+    response = await as_customer.post("/logout", csrf=None)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+    assert 'sd_session=""' in response.headers["set-cookie"]

@@ -119,12 +119,13 @@ async def bulk(request: Request) -> Response:
     form = await forms.posted(request)
     settings: Settings = request.app.state.settings
     back = forms.safe_next(form.get("back"), "/console/")
-    ids = [int(i) for i in form.lists.get("ids", []) if i.isdigit()]
+    ids = [found for i in form.lists.get("ids", []) if (found := forms.id_param(i)) is not None]
     if not ids:
         raise ValidationFailed.field("ids", "Select at least one ticket.")
     action, _, value = form.get("action").partition(":")
     actions: dict[str, dict[str, Any]] = {
         "assign_me": {"assigned_to": me.id},
+        "assign": {"assigned_to": forms.id_param(value) or value},
         "unassign": {"assigned_to": None},
         "close": {"status": settings.closed_status},
         "status": {"status": value},
@@ -207,8 +208,8 @@ async def edit(request: Request, ticket_id: forms.Id) -> Response:
             value = form.get(name)
             changes[name] = None if value == _NONE and name != "status" else value
     assignee = changes.get("assigned_to")
-    if isinstance(assignee, str) and assignee.isdigit():
-        changes["assigned_to"] = int(assignee)
+    if isinstance(assignee, str) and forms.id_param(assignee) is not None:
+        changes["assigned_to"] = forms.id_param(assignee)
     data = validate(TicketUpdate, changes, tickets.validation_context(settings))
     await tickets.update_ticket(
         request.app.state.db, settings, me.actor, ticket_id, data, ResourceQuery()
@@ -247,9 +248,10 @@ async def merge(request: Request, ticket_id: forms.Id) -> Response:
     me = await forms.staff(request)
     form = await forms.posted(request)
     words = form.get("source_ids").replace(",", " ").replace("#", " ").split()
-    if not words or not all(w.isdigit() for w in words):
+    sources = [forms.id_param(word) for word in words]
+    if not sources or None in sources:
         raise ValidationFailed.field("source_ids", "Give the numbers of the tickets to merge.")
-    data = validate(Merge, {"source_ids": [int(w) for w in words], "user_id": me.id})
+    data = validate(Merge, {"source_ids": sources, "user_id": me.id})
     settings: Settings = request.app.state.settings
     await tickets.merge(request.app.state.db, settings, me.actor, ticket_id, data, ResourceQuery())
     return forms.redirect(f"/console/tickets/{ticket_id}")
@@ -286,6 +288,6 @@ def file_response(request: Request, row: Any) -> Response:
         **pages.SECURITY_HEADERS,
         "Content-Security-Policy": "sandbox; default-src 'none'",
         "Content-Disposition": disposition,
-        "Cache-Control": "private, max-age=3600",
+        "Cache-Control": "no-store",  # private files: nothing left in a shared computer's cache
     }
     return FileResponse(path, media_type=row["mime_type"], headers=headers)

@@ -33,7 +33,9 @@ def _change(row: Row) -> bytes:
 
 def _cursor(request: Request) -> int | None:
     last = request.headers.get("last-event-id", "")
-    return int(last) if last.isdigit() else None
+    if last == "0":  # from the start of the log
+        return 0
+    return forms.id_param(last)
 
 
 def _response(request: Request, selection: log.Selection) -> Response:
@@ -81,8 +83,8 @@ class _Theirs(log.Selection):
             elif ticket_id in self.theirs:
                 self.theirs.discard(ticket_id)
                 return True
-        if ticket_id not in self.theirs:
-            return False
+        if ticket_id not in self.theirs or row["event"].startswith("ticket_attachment."):
+            return False  # a file comes with its message, whose event is enough (notes': none)
         return not (row["event"].startswith("ticket_message.") and _data(row).get("internal"))
 
 

@@ -13,6 +13,7 @@ from supportdesk.config import Settings
 from supportdesk.errors import ValidationFailed
 from supportdesk.jsonapi.body import validate
 from supportdesk.queries import ListQuery, ResourceQuery, SortKey
+from supportdesk.ticket_messages.schemas import MessageUpdate
 from supportdesk.tickets import service as tickets
 from supportdesk.tickets.schemas import TicketCreate, TicketUpdate
 from supportdesk.web import forms, pages, views
@@ -28,7 +29,8 @@ async def my_tickets(request: Request) -> Response:
     me = await forms.customer(request)
     settings: Settings = request.app.state.settings
     number = request.query_params.get("page", "1")
-    page_number = int(number) if number.isdigit() and 0 < int(number) < 10_000 else 1
+    found = forms.id_param(number)
+    page_number = found if found is not None and found < 10_000 else 1
     query = ListQuery(
         page=page_number,
         per_page=PER_PAGE,
@@ -75,8 +77,15 @@ async def open_ticket(request: Request) -> Response:
         errors.update(exc.errors)
     if not text.strip() and not form.files:
         errors["message"] = ["Write what you need help with."]
-    elif len(text.strip()) > settings.max_message_length:
-        errors["message"] = [f"At most {settings.max_message_length} characters."]
+    else:
+        try:  # the API's own rules for a message's text (length, no NUL)
+            validate(
+                MessageUpdate,
+                {"message": text},
+                {"max_message_length": settings.max_message_length},
+            )
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
     if errors:
         return await _new_form(request, 422, errors=errors, subject=subject,
                                department=department, message=text)  # fmt: skip

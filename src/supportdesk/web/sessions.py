@@ -159,8 +159,11 @@ async def end(request: Request, response: Response, signed_in: Visitor | None) -
 
 
 def _cookie_flags(request: Request) -> dict[str, Any]:
-    """HttpOnly and SameSite=Lax always; Secure when the browser came over https."""
-    return {"httponly": True, "samesite": "lax", "secure": request.url.scheme == "https"}
+    """HttpOnly and SameSite=Lax always; Secure when the browser came over https, or the desk's
+    public URL is https (behind a TLS proxy whose forwarded scheme uvicorn does not trust)."""
+    settings: Settings = request.app.state.settings
+    secure = request.url.scheme == "https" or settings.base_url.startswith("https://")
+    return {"httponly": True, "samesite": "lax", "secure": secure}
 
 
 async def form_token(request: Request) -> str:

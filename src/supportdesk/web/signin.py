@@ -152,7 +152,11 @@ async def use_link(request: Request, token: str) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    await forms.posted(request)
+    """Sign out. Without a session (it ran out meanwhile) there is nothing to protect: the
+    cookie is cleared without asking for the form's token, which died with the session."""
+    signed_in = await sessions.visitor(request)
+    if signed_in is not None:
+        await forms.posted(request)
     response = forms.redirect("/login")
-    await sessions.end(request, response, await sessions.visitor(request))
+    await sessions.end(request, response, signed_in)
     return response
