@@ -208,6 +208,12 @@ def resource(row: Row) -> dict[str, Any]:
     }
 
 
+def parsed(embedded: orjson.Fragment | None) -> Any:
+    """The value of a `resource()` row's embedded `data` or `changes` (None stays None), for a
+    reader that looks inside them."""
+    return None if embedded is None else orjson.loads(orjson.dumps(embedded))
+
+
 async def history(conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
     """A page of events by ticket (`filter ticket_id`), as `resource()` rows."""
     rows, total = await repository.history(conn, query)

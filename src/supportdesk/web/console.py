@@ -8,7 +8,6 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -18,6 +17,7 @@ from supportdesk.canned_replies.schemas import RenderRequest
 from supportdesk.config import Settings
 from supportdesk.db import Row
 from supportdesk.errors import BadQuery, ResourceNotFound, ValidationFailed
+from supportdesk.events import log
 from supportdesk.jsonapi.body import validate
 from supportdesk.jsonapi.query import parse_list_query
 from supportdesk.queries import ListQuery, ResourceQuery, SortKey
@@ -185,7 +185,7 @@ async def _ticket_page(
 
 def _described(event: Row) -> dict[str, Any]:
     """A history entry with its changes as (field, before, after) for the page."""
-    changes = orjson.loads(orjson.dumps(event["changes"])) if event["changes"] is not None else {}
+    changes = log.parsed(event["changes"]) or {}
     moves = [(name, pair[0], pair[1]) for name, pair in changes.items()]
     return {**event, "moves": moves}
 

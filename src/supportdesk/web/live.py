@@ -57,7 +57,7 @@ async def console_live(request: Request) -> Response:
 
 
 def _data(row: Row) -> dict[str, Any]:
-    data: dict[str, Any] = orjson.loads(orjson.dumps(row["data"]))  # stored JSON: a Fragment
+    data: dict[str, Any] = log.parsed(row["data"])
     return data
 
 
