@@ -32,7 +32,10 @@ async def storm(
     counter = itertools.count()
     deadline = time.monotonic() + seconds
     headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=clients)
+    # Idle connections expire here well before uvicorn closes them (5 s, as httpx's default
+    # expiry): with equal timeouts a connection idle for five seconds could be picked for a
+    # request just as the server closed it, a ReadError for a request the server never saw.
+    limits = httpx.Limits(max_connections=clients, keepalive_expiry=1.0)
 
     async def client(http: httpx.AsyncClient, n: int) -> None:
         rng = random.Random(n)
