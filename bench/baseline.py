@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,6 +27,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from supportdesk import timestamps
 from supportdesk.auth import repository as auth_repository
+from supportdesk.auth.service import KEY_CACHE_TTL_S
 from supportdesk.config import Settings
 from supportdesk.db import DatabaseUrl
 from supportdesk.db.base import StatementCache
@@ -217,6 +219,7 @@ class App:
         url = DatabaseUrl.parse(os.environ["BENCH_DATABASE_URL"])
         self.runner: Any = SQLiteRunner(url.sqlite_path) if url.is_sqlite else PostgresRunner(url)
         self.s = self.runner.statements
+        self.keys: dict[str, float] = {}  # token hash -> until when it is trusted
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -242,14 +245,20 @@ class App:
         await send({"type": "http.response.body", "body": payload})
 
     async def authenticate(self, scope: dict[str, Any]) -> bool:
+        """The key is read as supportdesk reads it: once per `KEY_CACHE_TTL_S` per worker."""
         header = dict(scope["headers"]).get(b"authorization", b"").decode()
         token_hash = hashlib.sha256(header.removeprefix("Bearer ").encode()).hexdigest()
+        if self.keys.get(token_hash, 0.0) > time.monotonic():
+            return True
 
         async def work(db: Any) -> Any:
             return await db.one(self.s.auth, {"token_hash": token_hash})
 
         row = await self.runner.run(False, work)
-        return row is not None and row["enabled"]
+        if row is None or not row["enabled"]:
+            return False
+        self.keys[token_hash] = time.monotonic() + KEY_CACHE_TTL_S
+        return True
 
     async def handle(self, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
         if not await self.authenticate(scope):

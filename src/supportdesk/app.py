@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from supportdesk import __version__, api, docs, logs
 from supportdesk.auth.ratelimit import open_limiter
+from supportdesk.auth.service import KeyCache
 from supportdesk.config import Settings
 from supportdesk.db import open_database
 from supportdesk.events.bus import Bus
@@ -34,6 +35,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db = open_database(settings.database_url, server=True)
     await db.connect()
     app.state.db = db
+    app.state.keys = KeyCache()
     app.state.limiter = open_limiter(
         settings.redis_url, settings.storage_dir, settings.rate_limit_per_minute
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from supportdesk.auth import repository
 from supportdesk.auth.keys import hash_token
+from supportdesk.auth.service import KEY_CACHE_TTL_S
 from tests import factories
 from tests.conftest import KeyFactory
 
@@ -161,6 +164,7 @@ async def test_disabled_key_is_401_and_last_used_at_is_recorded(
     assert row["token_hash"] != token and token not in str(dict(row))
     async with db.transaction() as conn:
         await repository.set_enabled(conn, row["id"], False)
+    await asyncio.sleep(KEY_CACHE_TTL_S)  # the worker trusts what it read for that long
     response = await call("GET", "/tickets", token)
     assert response.status_code == 401
     assert response.json()["message"] == "The provided API key is invalid or has been disabled."

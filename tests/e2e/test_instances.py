@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,8 +21,9 @@ import asyncpg
 import httpx
 import pytest
 
+from supportdesk.auth.keys import hash_token
 from tests.conftest import TEST_DATABASE, _recreate_database, postgres_url
-from tests.e2e.conftest import Server, serving, stop
+from tests.e2e.conftest import Server, run_cli, serving, stop
 from tests.e2e.receiver import (
     check_arrivals,
     create_webhook,
@@ -221,3 +223,70 @@ def test_the_survivor_takes_the_lease_after_kill_9_and_loses_nothing(
         f"after the kill; {arrivals.events} events in {arrivals.requests} requests "
         f"({arrivals.repeated} repeated), {len(writer.statuses)} writes through the survivor"
     )
+
+
+async def _disable(url: str, token: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        done = await conn.execute(
+            "UPDATE api_keys SET enabled = false WHERE token_hash = $1", hash_token(token)
+        )
+        assert done == "UPDATE 1"
+    finally:
+        await conn.close()
+
+
+def _status(server: Server, token: str) -> int:
+    """One request on a new connection, so that each worker of the instance gets some."""
+    response = httpx.get(
+        f"{server.base_url}/api/v1/admin/tickets",
+        params={"page[size]": "1"},
+        headers={"Authorization": f"Bearer {token}", "Connection": "close"},
+        timeout=10,
+    )
+    return response.status_code
+
+
+@pytest.mark.timeout(120)
+def test_a_disabled_key_is_refused_by_every_worker_of_every_instance_within_a_second(
+    tmp_path: Path, shared_url: str
+) -> None:
+    """Issue 13: workers keep the keys they read for a moment (`auth.service.KeyCache`), yet
+    a key disabled in the database is refused by all four workers of the two instances
+    within one second of the commit. Requests run without pause on both instances from
+    before the key is disabled until two seconds after."""
+    with two_instances(tmp_path, shared_url) as servers:
+        created = run_cli(
+            "keys", "create", "--name", "soon off", "--all", "--database-url", shared_url
+        )
+        token = created.stdout.strip().splitlines()[-1]
+        seen: list[tuple[float, int]] = []  # (when the request started, its status)
+        stopping = threading.Event()
+
+        def hammer(server: Server) -> None:
+            while not stopping.is_set():
+                started = time.monotonic()
+                seen.append((started, _status(server, token)))
+
+        threads = [threading.Thread(target=hammer, args=(s,)) for s in servers * 2]
+        for thread in threads:
+            thread.start()
+        try:
+            # every worker reads the key and keeps it: the key is disabled soon after, while
+            # what they read is fresh (a cache kept for seconds would fail below)
+            time.sleep(0.6)
+            disabling = time.monotonic()
+            asyncio.run(_disable(shared_url, token))
+            disabled = time.monotonic()  # committed
+            time.sleep(2.0)
+        finally:
+            stopping.set()
+            for thread in threads:
+                thread.join(timeout=15)
+    before = [status for at, status in seen if at < disabling]
+    late = [status for at, status in seen if at >= disabled + 1.0]
+    last = max((at - disabled for at, status in seen if status == 200), default=0.0)
+    assert before.count(200) >= 20, before
+    assert len(late) >= 20 and set(late) == {401}
+    assert last < 1.0
+    print(f"\nkey disabled: last accepted {last * 1000:.0f} ms after the commit")

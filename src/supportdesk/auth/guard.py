@@ -26,7 +26,7 @@ async def authorize(request: Request, permission: str) -> ApiKey:
     the route never runs for it."""
     address = request.client.host if request.client else None
     key = await service.authenticate(
-        database(request), request.headers.get("authorization"), address
+        database(request), request.app.state.keys, request.headers.get("authorization"), address
     )
     request.state.key_id = key.id
     limiter: RateLimiter = request.app.state.limiter

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from supportdesk import timestamps
@@ -20,6 +23,46 @@ from supportdesk.errors import Forbidden, Unauthenticated
 
 # `last_used_at` is written at most once a minute per key, so authentication stays a read.
 TOUCH_INTERVAL = timedelta(seconds=60)
+# How long a worker trusts a key it has read: a key disabled, deleted or changed (by the CLI,
+# in any process of any instance) is refused by every worker within this, under the second
+# issue 13 allows, with no message between processes to lose.
+KEY_CACHE_TTL_S = 0.5
+
+
+@dataclass(slots=True)
+class _Known:
+    key: ApiKey
+    last_used: datetime | None
+    until: float  # time.monotonic() after which the key is read again
+
+
+class KeyCache:
+    """The keys this worker found by token hash in the last `ttl` seconds, so that a busy key
+    costs one read every `ttl` seconds, not one per request. Only keys that were found and
+    enabled are kept: an unknown token is looked up every time, and cannot fill the cache
+    (bounded besides, least recently used first out)."""
+
+    def __init__(self, ttl: float = KEY_CACHE_TTL_S, size: int = 1024) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+
+    def get(self, token_hash: str) -> _Known | None:
+        known = self._known.get(token_hash)
+        if known is None:
+            return None
+        if time.monotonic() >= known.until:
+            del self._known[token_hash]
+            return None
+        self._known.move_to_end(token_hash)
+        return known
+
+    def put(self, token_hash: str, key: ApiKey, last_used: datetime | None) -> _Known:
+        known = self._known[token_hash] = _Known(key, last_used, time.monotonic() + self._ttl)
+        self._known.move_to_end(token_hash)
+        if len(self._known) > self._size:
+            self._known.popitem(last=False)
+        return known
 
 
 def bearer_token(header: str | None) -> str:
@@ -32,22 +75,32 @@ def bearer_token(header: str | None) -> str:
     return token
 
 
-async def authenticate(db: Database, header: str | None, address: str | None) -> ApiKey:
+async def authenticate(
+    db: Database, keys: KeyCache, header: str | None, address: str | None
+) -> ApiKey:
     """The key behind an Authorization header: 401 for a missing, unknown or disabled key,
     403 for an address outside its allow-list."""
     token_hash = hash_token(bearer_token(header))
-    async with db.read() as conn:
-        row = await repository.find_by_hash(conn, token_hash)
-    if row is None or not hashes_match(row["token_hash"], token_hash) or not row["enabled"]:
-        raise Unauthenticated("The provided API key is invalid or has been disabled.")
-    key = repository.to_key(row)
+    known = keys.get(token_hash)
+    if known is None:
+        async with db.read() as conn:
+            row = await repository.find_by_hash(conn, token_hash)
+        if row is None or not hashes_match(row["token_hash"], token_hash) or not row["enabled"]:
+            raise Unauthenticated("The provided API key is invalid or has been disabled.")
+        last_used = row["last_used_at"]
+        known = keys.put(
+            token_hash,
+            repository.to_key(row),
+            None if last_used is None else datetime.fromisoformat(last_used),
+        )
+    key = known.key
     if not key.admits(address):
         raise Forbidden("You do not have permission to access this resource.")
-    last_used = row["last_used_at"]
     now = datetime.now(UTC)
-    if last_used is None or now - datetime.fromisoformat(last_used) >= TOUCH_INTERVAL:
+    if known.last_used is None or now - known.last_used >= TOUCH_INTERVAL:
         async with db.transaction() as conn:
             await repository.touch(conn, key.id, timestamps.to_text(now))
+        known.last_used = now
     return key
 
 
