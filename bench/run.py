@@ -113,14 +113,14 @@ def bench_key(url: str) -> str:
     return created.strip().splitlines()[-1]
 
 
-def fresh_copy(backend: str, url: str, postgres_admin: str) -> str:
+def fresh_copy(backend: str, url: str, postgres_admin: str, suffix: str = "run") -> str:
     """A copy of the seeded database for one run, so that every run starts from the same data
-    (the write benchmarks add tickets and messages)."""
+    (the write benchmarks add tickets and messages); one per server, named by `suffix`."""
     if backend == "sqlite":
         import sqlite3
 
         source_path = url.removeprefix("sqlite:///")
-        target_path = source_path.replace(".db", "-run.db")
+        target_path = source_path.replace(".db", f"-{suffix}.db")
         for suffix in ("", "-wal", "-shm", "-writer"):
             Path(target_path + suffix).unlink(missing_ok=True)
         source, target = sqlite3.connect(source_path), sqlite3.connect(target_path)
@@ -135,7 +135,7 @@ def fresh_copy(backend: str, url: str, postgres_admin: str) -> str:
     from supportdesk.db import DatabaseUrl
 
     pristine = DatabaseUrl.parse(url).url.database
-    copy = f"{pristine}_run"
+    copy = f"{pristine}_{suffix}"
 
     async def clone() -> None:
         conn = await asyncpg.connect(postgres_admin)
@@ -199,6 +199,23 @@ def prepare_database(backend: str, tickets: int, data_dir: Path, postgres_admin:
         )
         print(f"seeded in {time.monotonic() - started:.0f}s", flush=True)
     return url
+
+
+@contextmanager
+def build_of(revision: str) -> Iterator[Path]:
+    """A checkout of `revision` in a temporary git worktree, removed afterwards. A server runs
+    it with the worktree's `src` first on PYTHONPATH, on this environment's dependencies."""
+    where = Path(tempfile.mkdtemp(prefix="supportdesk-build-"))
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(where), revision],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield where
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(where)], cwd=ROOT, check=False)
 
 
 @contextmanager
@@ -345,64 +362,68 @@ def drive(
     return Figures(requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, errors, requests)
 
 
+def app_command(port: int, workers: int, storage: Path) -> list[str]:
+    return [
+        PYTHON, "-m", "supportdesk", "serve", "--port", str(port), "--workers", str(workers),
+        "--log-level", "warning", "--storage-dir", str(storage),
+    ]  # fmt: skip
+
+
 def run_backend(backend: str, args: argparse.Namespace, wrk: str) -> dict[str, object]:
+    """Serve one database with supportdesk, the baseline and, with `--against REV`, the build
+    of REV (each on its own copy of the seeded data), and drive each request type at each."""
     pristine = prepare_database(backend, args.tickets, Path(args.data_dir), args.postgres_url)
     url = fresh_copy(backend, pristine, args.postgres_url)
     token = bench_key(url)
     logs = Path(tempfile.mkdtemp(prefix="supportdesk-bench-"))
     app_port, base_port = free_port(), free_port()
-    env = {"SUPPORTDESK_DATABASE_URL": url}
-    app_cmd = [
-        PYTHON,
-        "-m",
-        "supportdesk",
-        "serve",
-        "--port",
-        str(app_port),
-        "--workers",
-        str(args.workers),
-        "--log-level",
-        "warning",
-        "--storage-dir",
-        str(logs / "storage"),
-    ]
     base_cmd = [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "--app-dir",
-        str(HERE),
-        "baseline:create",
-        "--factory",
-        "--port",
-        str(base_port),
-        "--workers",
-        str(args.workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+        PYTHON, "-m", "uvicorn", "--app-dir", str(HERE), "baseline:create", "--factory",
+        "--port", str(base_port), "--workers", str(args.workers), "--loop", "uvloop",
+        "--http", "httptools", "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    shapes = [s for s in SHAPES if not args.only or any(n in s.name for n in args.only)]
+    targets = [("app", app_port), ("baseline", base_port)]
     results: dict[str, dict[str, object]] = {}
-    with (
-        server(app_cmd, app_port, env, logs / "app.log") as app,
-        server(base_cmd, base_port, {"BENCH_DATABASE_URL": url}, logs / "baseline.log"),
-    ):
+    with contextlib.ExitStack() as stack:
+        app = stack.enter_context(
+            server(
+                app_command(app_port, args.workers, logs / "storage"),
+                app_port,
+                {"SUPPORTDESK_DATABASE_URL": url},
+                logs / "app.log",
+            )
+        )
+        stack.enter_context(
+            server(base_cmd, base_port, {"BENCH_DATABASE_URL": url}, logs / "baseline.log")
+        )
+        if args.against:
+            build = stack.enter_context(build_of(args.against))
+            other_url = fresh_copy(backend, pristine, args.postgres_url, "against")
+            other_token = bench_key(other_url)
+            other_port = free_port()
+            stack.enter_context(
+                server(
+                    app_command(other_port, args.workers, logs / "storage-against"),
+                    other_port,
+                    {"SUPPORTDESK_DATABASE_URL": other_url, "PYTHONPATH": str(build / "src")},
+                    logs / "against.log",
+                )
+            )
+            targets.insert(1, ("against", other_port))
         users = asyncio.run(_row_count(url, "users"))
-        for shape in SHAPES:
+        for shape in shapes:
             pair = {}
-            for label, port in (("app", app_port), ("baseline", base_port)):
-                drive(wrk, port, shape, token, args.tickets, users, 1, args.connections)  # warm up
+            for label, port in targets:
+                key = other_token if label == "against" else token
+                drive(wrk, port, shape, key, args.tickets, users, 1, args.connections)  # warm up
                 pair[label] = drive(
-                    wrk, port, shape, token, args.tickets, users, args.duration, args.connections
+                    wrk, port, shape, key, args.tickets, users, args.duration, args.connections
                 )
             results[shape.name] = {k: asdict(v) for k, v in pair.items()}
-            app_f, base_f = pair["app"], pair["baseline"]
             print(
-                f"  {shape.name:28} app {app_f.rps:8.0f} req/s  baseline {base_f.rps:8.0f} req/s",
+                f"  {shape.name:28} "
+                + "  ".join(f"{label} {pair[label].rps:8.0f} req/s" for label, _ in targets),
                 flush=True,
             )
         rss = worker_rss_mb(app.pid)
@@ -411,6 +432,7 @@ def run_backend(backend: str, args: argparse.Namespace, wrk: str) -> dict[str, o
         "tickets": args.tickets,
         "workers": args.workers,
         "connections": args.connections,
+        "against": args.against,
         "results": results,
         "rss_mb": rss,
     }
@@ -423,13 +445,23 @@ def table(run: dict[str, object]) -> str:
         f"{'request':28} {'req/s':>8} {'x base':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | "
         f"{'base req/s':>10} {'p50':>6} {'p99':>6}",
     ]
+    against = run.get("against")
+    if against:
+        lines[1] += f" | {'x ' + str(against)[:10]:>12} {'req/s':>8} {'p50':>6} {'p99':>6}"
     for name, pair in run["results"].items():  # type: ignore[attr-defined]
         a, b = pair["app"], pair["baseline"]
         ratio = a["rps"] / b["rps"] if b["rps"] else 0
-        lines.append(
+        line = (
             f"{name:28} {a['rps']:8.0f} {ratio:7.2f} {a['p50_ms']:7.2f} {a['p99_ms']:7.2f} "
             f"{a['errors']:6d} | {b['rps']:10.0f} {b['p50_ms']:6.2f} {b['p99_ms']:6.2f}"
         )
+        if against:
+            o = pair["against"]
+            line += (
+                f" | {a['rps'] / o['rps'] if o['rps'] else 0:12.2f} {o['rps']:8.0f} "
+                f"{o['p50_ms']:6.2f} {o['p99_ms']:6.2f}"
+            )
+        lines.append(line)
     rss = ", ".join(f"{mb:.0f}" for mb in run["rss_mb"])  # type: ignore[attr-defined]
     lines.append(f"resident memory per worker after the run: {rss} MB")
     return "\n".join(lines)
@@ -447,6 +479,18 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(HERE / "data"))
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--only",
+        type=lambda text: [name.strip() for name in text.split(",")],
+        default=[],
+        help="request types whose names contain one of these (comma-separated)",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also serve the build of this git revision (its own copy of the data) and print "
+        "supportdesk's req/s as a ratio to it",
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
     runs = []
