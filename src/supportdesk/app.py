@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -48,6 +49,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if runner is not None:
         await runner.start()
     restore = close_streams_on_exit(bus)
+    # Everything loaded so far (modules, the app, its routes and schemas) lives as long as
+    # the process: out of the collector's sight, a full collection no longer walks it. Each
+    # one did, for 65 to 100 ms with the event loop stopped, every second or so under a
+    # write load (write p99 over 100 ms); nothing it walked was ever garbage.
+    gc.freeze()
     try:
         yield
     finally:

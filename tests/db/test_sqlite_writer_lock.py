@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import mmap
 import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from supportdesk.db import sqlite
 from supportdesk.db.sqlite import WriterLock
@@ -131,3 +133,57 @@ async def test_readers_that_hold_the_wal_put_the_truncation_off(
         reader.execute("COMMIT")
         writer.close()
         reader.close()
+
+
+async def test_a_writer_gives_way_to_another_process_that_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flock is free, but another process has raised its flag (it waits for the flock):
+    this process does not take it at once, but lets the other go first, for GIVE_WAY_S at
+    most."""
+    monkeypatch.setattr(sqlite, "GIVE_WAY_S", 2.0)
+    lock = WriterLock(str(tmp_path / "x.db"))
+    flags = mmap.mmap(os.open(tmp_path / "x.db-writer", os.O_RDWR), mmap.PAGESIZE)
+    other = (os.getpid() + 1) % mmap.PAGESIZE
+    try:
+        flags[other] = 1
+        waiting = asyncio.ensure_future(lock.acquire())
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), "took the flock before the process that was waiting"
+        flags[other] = 0  # the other process has the flock now, and then gives it back
+        await asyncio.wait_for(waiting, 1.0)
+        lock.release()
+        monkeypatch.setattr(sqlite, "GIVE_WAY_S", 0.2)
+        flags[other] = 1  # a flag left by a process killed while it waited costs a moment
+        await asyncio.wait_for(lock.acquire(), 1.0)
+        lock.release()
+    finally:
+        flags.close()
+        lock.close()
+
+
+async def test_the_wal_stays_small_under_writes_that_never_pause(tmp_path: Path) -> None:
+    """Each round (half a second) copies the WAL back while the writers go on, then
+    truncates it in their turn: the WAL holds about a round's writes, not all of them (up to
+    the WAL_TRUNCATE_BYTES it had to reach before)."""
+    path = str(tmp_path / "x.db")
+    setup = sqlite.connect(path)
+    setup.execute("CREATE TABLE t (b BLOB)")
+    setup.close()
+    database = sqlite.SQLiteDatabase(path, background_checkpoints=True)
+    await database.connect()
+    written, size, truncated = 0, 0, 0
+    wal = Path(f"{path}-wal")
+    try:
+        deadline = asyncio.get_running_loop().time() + 4.0
+        while asyncio.get_running_loop().time() < deadline:
+            async with database.transaction() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (randomblob(8192))"))
+            written += 8192
+            now = wal.stat().st_size if wal.exists() else 0
+            truncated += now < size
+            size = now
+    finally:
+        await database.close()
+    # about once a round: without it the WAL would have grown to the whole 40-odd MB
+    assert truncated >= 4, f"{truncated} truncations while {written >> 20} MB were written"
