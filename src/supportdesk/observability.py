@@ -9,10 +9,11 @@ headers are never logged, so no token or password can reach a log line through h
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,7 +30,18 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
             if _SANE.match(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return new_request_id()
+
+
+# A new request id: this process's random prefix and a counter, 32 hex digits like a UUID's.
+# Unique across processes and instances (64 random bits each) without a system call and a
+# UUID object per request.
+_PREFIX = secrets.token_hex(8)
+_COUNTER = itertools.count()
+
+
+def new_request_id() -> str:
+    return f"{_PREFIX}{next(_COUNTER):016x}"
 
 
 class RequestContext:

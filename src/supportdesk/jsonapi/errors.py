@@ -4,7 +4,6 @@ validation errors, Starlette's 404/405 for unknown routes, and every unexpected 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from starlette.routing import Route
 
 from supportdesk.errors import SupportdeskError, ValidationFailed
 from supportdesk.idempotency.keys import REPLAYED_HEADER, Replay
+from supportdesk.observability import new_request_id
 
 log = logging.getLogger("supportdesk.errors")
 
@@ -101,7 +101,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def _unexpected_error(request: Request, exc: Exception) -> Response:
-    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    request_id = getattr(request.state, "request_id", None) or new_request_id()
     log.error(
         "unhandled error in %s %s (request_id=%s)",
         request.method,
