@@ -4,6 +4,8 @@ and reading at once, on SQLite (no "database is locked") and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -55,3 +57,17 @@ def test_two_workers_concurrent_writes(tmp_path: Path, empty_database_url: str) 
         assert total == created == WRITES - WRITES // 3
         log = server.output.read_text()
         assert "locked" not in log and "Traceback" not in log
+
+
+def test_an_idle_connection_outlives_a_clients_own_keep_alive(tmp_path: Path) -> None:
+    """A client that keeps an idle connection for 5 s (httpx's default) may send on it at the
+    last moment: the server must not close it at the same time. One connection, two requests
+    six seconds apart, both answered."""
+    with serving(tmp_path, f"sqlite:///{tmp_path / 'idle.db'}") as server:
+        host, port = server.base_url.removeprefix("http://").split(":")
+        request = f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            for pause in (0.0, 6.0):
+                time.sleep(pause)
+                conn.sendall(request)
+                assert conn.recv(65536).startswith(b"HTTP/1.1 200 ")

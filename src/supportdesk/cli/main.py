@@ -43,6 +43,12 @@ def migrate_command(database_url: str | None = DatabaseOption) -> None:
     typer.echo("database is up to date")
 
 
+# How long an idle client connection stays open. Longer than clients and proxies keep theirs
+# (httpx 5 s, haproxy's and load balancers' 60 s by default): with uvicorn's 5 s, equal to
+# httpx's, a request sent on a connection just as the server closed it was lost (ReadError).
+KEEP_ALIVE_S = 65
+
+
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Listen address [env SUPPORTDESK_HOST; 127.0.0.1]"),
@@ -125,4 +131,5 @@ def serve(
         http="httptools",
         access_log=False,
         server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
