@@ -40,6 +40,8 @@ def command(
         }
 
         def advance(what: str, count: int) -> None:
+            if what not in tasks:  # "indexes": built again after a bulk load (PostgreSQL)
+                tasks[what] = progress.add_task(f"{what} built", total=None)
             progress.advance(tasks[what], count)
 
         async def action(db: Database) -> Result:
