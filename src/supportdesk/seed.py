@@ -230,11 +230,6 @@ async def _max_ids(db: Database) -> tuple[int, int, int]:
     return int(row["users"]), int(row["tickets"]), int(row["messages"])
 
 
-async def _load(db: Database, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    async with db.transaction() as conn:
-        await conn.load(table, rows)
-
-
 Batch = Sequence[tuple[Table, Sequence[dict[str, Any]]]]
 Load = Callable[[Batch], Awaitable[None]]
 
@@ -251,9 +246,9 @@ _SECONDARY_INDEXES = text(
 
 @asynccontextmanager
 async def _bulk(db: Database, rebuild: bool, progress: Progress) -> AsyncIterator[Load]:
-    """Loads tickets and messages a batch at a time: a transaction per batch, or (`rebuild`)
-    one transaction around every batch with the secondary indexes dropped first and built
-    again at the end (PostgreSQL)."""
+    """Loads users, tickets and messages a batch at a time: a transaction per batch, or
+    (`rebuild`) one transaction around every batch with the secondary indexes of tickets and
+    messages dropped first and built again at the end (PostgreSQL)."""
 
     async def load_into(conn: Conn, batch: Batch) -> None:
         for table, rows in batch:
@@ -270,11 +265,11 @@ async def _bulk(db: Database, rebuild: bool, progress: Progress) -> AsyncIterato
     async with db.transaction() as conn:
         indexes = await conn.fetch_all(_SECONDARY_INDEXES)
         for index in indexes:
-            await conn.execute(text(f'DROP INDEX "{index["name"]}"'))
+            await conn.maintain(f'DROP INDEX "{index["name"]}"')
         yield partial(load_into, conn)
-        await conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+        await conn.maintain("SET LOCAL maintenance_work_mem = '1GB'")
         for index in indexes:
-            await conn.execute(text(index["definition"]))
+            await conn.maintain(index["definition"])
             progress("indexes", 1)
 
 
@@ -293,10 +288,10 @@ async def _analyze(db: Database) -> None:
     visibility map (index-only scans) and merges the GIN indexes' pending lists (searches)."""
     if db.dialect == "postgresql":
         async with db.read() as conn:  # autocommit: VACUUM cannot run in a transaction
-            await conn.execute(text("VACUUM ANALYZE"))
+            await conn.maintain("VACUUM ANALYZE")
     else:
         async with db.transaction() as conn:
-            await conn.execute(text("ANALYZE"))
+            await conn.maintain("ANALYZE")
 
 
 async def seed(db: Database, settings: Settings, plan: Plan, progress: Progress) -> Result:
@@ -321,14 +316,14 @@ async def seed(db: Database, settings: Settings, plan: Plan, progress: Progress)
                 "updated_at": joined,
             }
         )
-    for first in range(0, len(user_rows), BATCH):
-        await _load(db, users, user_rows[first : first + BATCH])
-    progress("users", plan.users)
     staff = [row["id"] for row in user_rows[:staff_count]]
     customers = [row["id"] for row in user_rows[staff_count:]] or staff
 
     rebuild = db.dialect == "postgresql" and plan.tickets > ticket_base
     async with _bulk(db, rebuild, progress) as load:
+        for first in range(0, len(user_rows), BATCH):
+            await load([(users, user_rows[first : first + BATCH])])
+        progress("users", plan.users)
         message_id = await _tickets(
             gen, plan, (staff, customers), (ticket_base, message_base), now, load, progress
         )

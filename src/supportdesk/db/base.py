@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, insert
+from sqlalchemy import Insert, Table, bindparam, insert, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -100,6 +100,11 @@ class Conn(abc.ABC):
     @abc.abstractmethod
     async def execute_many(self, statement: ClauseElement, rows: Sequence[Params]) -> None:
         """Run one write for each parameter set (bulk loads)."""
+
+    async def maintain(self, sql: str) -> None:
+        """A maintenance statement (an index build, VACUUM, ANALYZE) that may take minutes on
+        a large database: free of the time limit of a request's statements."""
+        await self.execute(text(sql))
 
     async def load(self, table: Table, rows: Sequence[Params]) -> None:
         """Insert rows that all name the same columns, as fast as the database takes them:

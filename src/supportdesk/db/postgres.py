@@ -30,6 +30,7 @@ from supportdesk.errors import DatabaseUnavailable
 
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 30.0
+MAINTENANCE_TIMEOUT_S = 6 * 3600.0  # `Conn.maintain`: index builds, VACUUM
 # Session settings of every connection: UTC for the timestamp codec; no JIT, whose compile
 # time (tens of ms) would land on whichever request first crosses its cost threshold.
 SERVER_SETTINGS = {"timezone": "UTC", "jit": "off", "application_name": "supportdesk"}
@@ -118,6 +119,10 @@ class _PostgresConn(Conn):
             status: str = await self._conn.execute(sql, *args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+    async def maintain(self, sql: str) -> None:
+        with _translated():
+            await self._conn.execute(sql, timeout=MAINTENANCE_TIMEOUT_S)
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
