@@ -44,6 +44,7 @@ class Figures:
     p99_ms: float
     errors: int
     requests: int
+    created: int = 0  # answers that were 201 Created
 
 
 def ensure_wrk() -> str:
@@ -192,6 +193,8 @@ def prepare_database(backend: str, tickets: int, data_dir: Path, postgres_admin:
                 "seed",
                 "--tickets",
                 str(tickets - have),
+                "--users",  # a hundred tickets per user, at least a thousand users
+                str(max(1000, tickets // 100)),
                 "--database-url",
                 url,
             ],
@@ -286,12 +289,16 @@ def worker_rss_mb(master: int) -> list[float]:
 LUA = """
 local tickets, users = %(tickets)d, %(users)d
 local priorities = {"low", "medium", "high", "urgent"}
-local path, body, method = %(path)s, %(body)s, %(method)s
-local headers = {["Authorization"] = "Bearer %(token)s",
-  ["Content-Type"] = "application/json", ["Accept"] = "application/json"}
-%(extra)s
-setup = function(thread) thread:set("seed", math.random(1, 1000000)) end
-init = function(args) math.randomseed(seed) end
+-- the request types, each {method, path, body, headers, weight}; a request picks one by weight
+local shapes = {%(shapes)s}
+local total = 0
+for _, shape in ipairs(shapes) do total = total + shape[5] end
+local threads = {}
+setup = function(thread)
+  thread:set("seed", math.random(1, 1000000))
+  table.insert(threads, thread)
+end
+init = function(args) math.randomseed(seed); created = 0 end
 local function fill(text)
   if text == nil then return nil end
   text = string.gsub(text, "{ticket}", tostring(math.random(1, tickets)))
@@ -299,12 +306,21 @@ local function fill(text)
   text = string.gsub(text, "{priority}", priorities[math.random(1, 4)])
   return text
 end
-request = function() return wrk.format(method, fill(path), headers, fill(body)) end
+request = function()
+  local pick = math.random(1, total)
+  for _, shape in ipairs(shapes) do
+    pick = pick - shape[5]
+    if pick <= 0 then return wrk.format(shape[1], fill(shape[2]), shape[4], fill(shape[3])) end
+  end
+end
+response = function(status, headers, body) if status == 201 then created = created + 1 end end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("BENCH %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+  local acknowledged = 0
+  for _, thread in ipairs(threads) do acknowledged = acknowledged + thread:get("created") end
+  io.write(string.format("BENCH %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout))
+    e.connect + e.read + e.write + e.status + e.timeout, acknowledged))
 end
 """
 
@@ -313,27 +329,38 @@ def _lua_string(value: str | None) -> str:
     return "nil" if value is None else json.dumps(value)
 
 
+def _lua_shape(shape: Shape, token: str, weight: int) -> str:
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        **dict(shape.headers),
+    }
+    path = "/api/v1/admin" + shape.path + (f"?{shape.query}" if shape.query else "")
+    table = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
+    return (
+        f"{{{_lua_string(shape.method)}, {_lua_string(path)}, {_lua_string(shape.body)}, "
+        f"{{{table}}}, {weight}}}"
+    )
+
+
 def drive(
     wrk: str,
     port: int,
-    shape: Shape,
+    shape: Shape | list[tuple[Shape, int]],
     token: str,
     tickets: int,
     users: int,
     seconds: int,
     connections: int,
 ) -> Figures:
-    path = "/api/v1/admin" + shape.path + (f"?{shape.query}" if shape.query else "")
+    """wrk on 127.0.0.1:`port` for `seconds`: one request type, or a mix of them (with
+    weights). `Figures.created` counts the answers that were 201 Created."""
+    mix = [(shape, 1)] if isinstance(shape, Shape) else shape
     script = LUA % {
         "tickets": tickets,
         "users": users,
-        "path": _lua_string(path),
-        "body": _lua_string(shape.body),
-        "method": _lua_string(shape.method),
-        "token": token,
-        "extra": "\n".join(
-            f"headers[{_lua_string(name)}] = {_lua_string(value)}" for name, value in shape.headers
-        ),
+        "shapes": ", ".join(_lua_shape(s, token, weight) for s, weight in mix),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
@@ -358,8 +385,10 @@ def drive(
     finally:
         os.unlink(handle.name)
     line = next(out for out in result.stdout.splitlines() if out.startswith("BENCH "))
-    requests, duration_us, p50, p99, errors = (int(x) for x in line.split()[1:])
-    return Figures(requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, errors, requests)
+    requests, duration_us, p50, p99, errors, created = (int(x) for x in line.split()[1:])
+    return Figures(
+        requests / (duration_us / 1e6), p50 / 1000, p99 / 1000, errors, requests, created
+    )
 
 
 def app_command(port: int, workers: int, storage: Path) -> list[str]:
@@ -491,8 +520,19 @@ def main() -> None:
         help="also serve the build of this git revision (its own copy of the data) and print "
         "supportdesk's req/s as a ratio to it",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="issue 13's figures past one machine instead (bench/scale.py): PostgreSQL at 10M "
+        "tickets, its cost per request, 1-3 instances behind haproxy, the capacity model",
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
+    if args.scale:
+        import scale
+
+        print(scale.run(args, wrk))
+        return
     runs = []
     for backend in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
         print(f"== {backend}", flush=True)
