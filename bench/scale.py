@@ -222,12 +222,16 @@ class Context:
         return port, process.pid
 
 
+def keyed(url: str) -> tuple[str, int]:
+    """A bench key for the database of `url`, and its users' count (the load's `{user}`)."""
+    return bench_key(url), asyncio.run(_row_count(url, "users"))
+
+
 def big_database(ctx: Context) -> list[tuple[Shape, Figures]]:
     """Part 1: reads at 10M tickets, served straight from the seeded database (reads change
     nothing there but the bench's key)."""
     url = prepare_database("postgres", BIG, Path(ctx.args.data_dir), ctx.args.postgres_url)
-    token = bench_key(url)
-    users = asyncio.run(_row_count(url, "users"))
+    token, users = keyed(url)
     found = []
     with contextlib.ExitStack() as stack:
         port, _ = ctx.serve(stack, url, 2, "big")
@@ -273,8 +277,7 @@ async def plans(url: str) -> list[str]:
 def costs(ctx: Context, pristine: str) -> list[tuple[Shape, Cost]]:
     """Part 2: each request type alone on one instance of 2 workers, at 32 connections."""
     url = fresh_copy("postgres", pristine, ctx.args.postgres_url, "cost")
-    token = bench_key(url)
-    users = asyncio.run(_row_count(url, "users"))
+    token, users = keyed(url)
     found = []
     with contextlib.ExitStack() as stack:
         port, master = ctx.serve(stack, url, 2, "cost")
@@ -294,8 +297,7 @@ def instances(ctx: Context, pristine: str, count: int) -> tuple[Cost, int, int]:
     """Part 3: `count` instances of one worker behind haproxy, the mixed load through it; the
     cost, and the tickets and messages the database gained (to hold against the 201s)."""
     url = fresh_copy("postgres", pristine, ctx.args.postgres_url, f"x{count}")
-    token = bench_key(url)
-    users = asyncio.run(_row_count(url, "users"))
+    token, users = keyed(url)
     with contextlib.ExitStack() as stack:
         served = [ctx.serve(stack, url, 1, f"x{count}-{n}") for n in range(count)]
         proxy = stack.enter_context(

@@ -18,14 +18,13 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.e2e.conftest import wait_until_healthy
 from tests.ports import free_port
 
 HAPROXY = Path("/usr/sbin/haproxy")
@@ -95,16 +94,7 @@ def running_haproxy(workdir: Path, backends: list[int]) -> Iterator[int]:
             [str(HAPROXY), "-f", str(config), "-db"], stdout=log, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"haproxy did not start: {output.read_text()}")
-            time.sleep(0.1)
+        wait_until_healthy(f"http://127.0.0.1:{port}", process, READY_TIMEOUT_S, output)
         yield port
     finally:
         process.terminate()

@@ -56,6 +56,23 @@ class Server:
     demo_staff: str = DEMO_STAFF
 
 
+def wait_until_healthy(
+    base: str, process: subprocess.Popen[bytes], timeout_s: float, output: Path
+) -> None:
+    """Poll `base`/health until it answers 200; fail, with the process's output, when the
+    process ends first or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{process.args} did not start: {output.read_text()}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def serving(
     tmp_path: Path, database_url: str, *extra: str, token: str | None = None
@@ -75,16 +92,7 @@ def serving(
         )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {output.read_text()}")
-            time.sleep(0.1)
+        wait_until_healthy(base, process, STARTUP_TIMEOUT_S, output)
         printed = output.read_text().splitlines()
         if token is None:
             demo = next(line for line in printed if "Bearer" in line)
