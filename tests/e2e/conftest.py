@@ -69,7 +69,7 @@ def wait_until_healthy(
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"{process.args} did not start: {output.read_text()}")
+            raise AssertionError(f"{process.args!r} did not start: {output.read_text()}")
         time.sleep(0.1)
 
 

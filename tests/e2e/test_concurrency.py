@@ -70,4 +70,27 @@ def test_an_idle_connection_outlives_a_clients_own_keep_alive(tmp_path: Path) ->
             for pause in (0.0, 6.0):
                 time.sleep(pause)
                 conn.sendall(request)
-                assert conn.recv(65536).startswith(b"HTTP/1.1 200 ")
+                assert read_response(conn).startswith(b"HTTP/1.1 200 ")
+
+
+def read_response(conn: socket.socket) -> bytes:
+    """One whole HTTP/1.1 response with a Content-Length: its head and body may arrive in
+    separate reads (the server writes them apart), and what is left of one must not be taken
+    for the start of the next."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, f"the server closed the connection after {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        assert chunk, f"the server closed the connection after {data!r}"
+        body += chunk
+    assert len(body) == length, "more than one response"
+    return head + b"\r\n\r\n" + body
