@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from supportdesk import __version__, api, docs, logs
-from supportdesk.auth.ratelimit import open_limiter
+from supportdesk.auth.ratelimit import DEPLOYMENT_KEY, open_limiter
 from supportdesk.auth.service import KeyCache
 from supportdesk.config import Settings
-from supportdesk.db import open_database
+from supportdesk.db import meta, open_database
 from supportdesk.events.bus import Bus
 from supportdesk.idempotency.middleware import Recorder
 from supportdesk.jobs import registry
@@ -37,8 +37,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await db.connect()
     app.state.db = db
     app.state.keys = KeyCache()
+    deployment = (await meta.secret(db, DEPLOYMENT_KEY))[:16] if settings.redis_url else ""
     app.state.limiter = open_limiter(
-        settings.redis_url, settings.storage_dir, settings.rate_limit_per_minute
+        settings.redis_url, settings.storage_dir, settings.rate_limit_per_minute, deployment
     )
     bus = app.state.bus = Bus(db, settings.event_poll_interval, settings.stream_heartbeat)
     await bus.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from supportdesk.auth.ratelimit import WINDOW_S
+from supportdesk.auth.ratelimit import WINDOW_S, RedisCounter
 from tests.e2e.conftest import run_cli, serving
 
 LIMIT = 40
@@ -77,3 +78,19 @@ def test_limit_across_two_instances_through_redis(
             settle_window()
             statuses = asyncio.run(fire([one.base_url, two.base_url], token, LIMIT + 30))
     assert statuses.count(200) == LIMIT and statuses.count(429) == 30
+
+
+@pytest.mark.skipif(not redis_reachable(), reason="no Redis on 127.0.0.1:6379")
+async def test_deployments_sharing_a_redis_database_count_apart() -> None:
+    """The counters are named by the deployment's id (kept in its database) before the key's:
+    key 1 of one deployment and key 1 of another, on one Redis database, count apart; two
+    instances of one deployment count together."""
+    first, second = secrets.token_hex(8), secrets.token_hex(8)
+    counters = [RedisCounter(REDIS_URL, first), RedisCounter(REDIS_URL, first)]
+    other = RedisCounter(REDIS_URL, second)
+    try:
+        assert [await counter.hit(1, 7) for counter in counters * 2] == [1, 2, 3, 4]
+        assert await other.hit(1, 7) == 1
+    finally:
+        for counter in (*counters, other):
+            await counter.close()

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WINDOW_S = 60
+# the `meta` value naming this deployment in Redis (`supportdesk.db.meta.secret`)
+DEPLOYMENT_KEY = "deployment_id"
 _SLOTS = 4096
 _SLOT = struct.Struct("<qqq")  # key id, window number, count
 
@@ -98,15 +100,18 @@ class FileCounter(Counter):
 
 
 class RedisCounter(Counter):
-    """Counts in Redis, shared by every instance."""
+    """Counts in Redis, shared by every instance that names the same `deployment`: an id kept
+    in the database (`DEPLOYMENT_KEY`), so two deployments that share a Redis database never
+    count each other's key 1, key 2, ... together."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, deployment: str) -> None:
         import redis.asyncio
 
         self._redis = redis.asyncio.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self._prefix = f"supportdesk:{deployment}:ratelimit"
 
     async def hit(self, key_id: int, window: int) -> int:
-        name = f"supportdesk:ratelimit:{key_id}:{window}"
+        name = f"{self._prefix}:{key_id}:{window}"
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
             pipe.expire(name, WINDOW_S * 2)
@@ -134,8 +139,12 @@ class RateLimiter:
         return Verdict(count <= limit, limit, max(0, limit - count), reset)
 
 
-def open_limiter(redis_url: str | None, storage_dir: str, default_limit: int) -> RateLimiter:
+def open_limiter(
+    redis_url: str | None, storage_dir: str, default_limit: int, deployment: str
+) -> RateLimiter:
     counter: Counter = (
-        RedisCounter(redis_url) if redis_url else FileCounter(Path(storage_dir) / "ratelimit.bin")
+        RedisCounter(redis_url, deployment)
+        if redis_url
+        else FileCounter(Path(storage_dir) / "ratelimit.bin")
     )
     return RateLimiter(counter, default_limit)
