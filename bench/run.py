@@ -523,15 +523,20 @@ def main() -> None:
     parser.add_argument(
         "--scale",
         action="store_true",
-        help="issue 13's figures past one machine instead (bench/scale.py): PostgreSQL at 10M "
-        "tickets, its cost per request, 1-3 instances behind haproxy, the capacity model",
+        help="every figure of issue 13 in one run: SQLite against the baseline (and --against "
+        "REV), then bench/scale.py: PostgreSQL at 10M tickets, its cost per request, 1-3 "
+        "instances behind haproxy, the capacity model",
     )
     args = parser.parse_args()
     wrk = ensure_wrk()
     if args.scale:
         import scale
 
-        print(scale.run(args, wrk))
+        # parts 1 and 2 (writes and reads on SQLite, against the baseline and, with
+        # --against, a build of another revision), then parts 3 and 4
+        sqlite = run_backend("sqlite", args, wrk)
+        figures = scale.run(args, wrk)
+        print(f"\n{table(sqlite)}\n\n{figures}")
         return
     runs = []
     for backend in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
