@@ -85,9 +85,13 @@ if (body.dataset.live && "EventSource" in window) {
   // a burst of events is one refresh; a list (every ticket's changes) at most once a second
   const gap = body.dataset.page === "ticket" ? 150 : 1000;
   let timer = null;
-  source.addEventListener("change", () => {
+  const later = () => {
     if (timer === null) timer = setTimeout(() => { timer = null; refresh(); }, gap);
-  });
+  };
+  source.addEventListener("change", later);
+  // the stream starts at its connection (and again at each reconnection): a change made
+  // since the page was rendered would never arrive on it, so look once it is open
+  source.addEventListener("open", later);
   addEventListener("pagehide", () => source.close());
 }
 
