@@ -44,7 +44,7 @@ from run import (
     prepare_database,
     server,
 )
-from shapes import SEARCH_WORD, Shape
+from shapes import SHAPES, Shape
 
 sys.path.insert(0, str(ROOT))
 from tests.haproxy import HAPROXY, running_haproxy
@@ -59,22 +59,14 @@ QUEUE = Shape(
     "needs-attention queue", "GET", "/tickets", "filter[status]=open,customer-reply&sort=updated_at"
 )
 DEEP = Shape("deep page (page 2000)", "GET", "/tickets", "page=2000")
-SEARCH = Shape("search", "GET", "/tickets", f"filter[search]={SEARCH_WORD}")
-RETRIEVE = Shape("retrieve include=messages", "GET", "/tickets/{ticket}", "include=messages")
-CREATE_TICKET = Shape(
-    "create ticket",
-    "POST",
-    "/tickets",
-    body='{"subject": "Benchmark ticket", "user_id": {user}, "priority": "high"}',
-)
-CREATE_MESSAGE = Shape(
-    "create message",
-    "POST",
-    "/ticket-messages",
-    body='{"ticket_id": {ticket}, "user_id": {user}, "message": "A benchmark reply."}',
-)
-UPDATE = Shape("update ticket", "PATCH", "/tickets/{ticket}", body='{"priority": "{priority}"}')
-LIST = Shape("list page 1", "GET", "/tickets")
+# the request types bench/shapes.py already has, by name
+_SHAPES = {shape.name: shape for shape in SHAPES}
+SEARCH = _SHAPES["search"]
+RETRIEVE = _SHAPES["retrieve include=messages"]
+CREATE_TICKET = _SHAPES["create ticket"]
+CREATE_MESSAGE = _SHAPES["create message"]
+UPDATE = _SHAPES["update ticket"]
+LIST = _SHAPES["list page 1"]
 
 BIG_SHAPES = [QUEUE, DEEP, SEARCH, RETRIEVE]
 COST_SHAPES = [LIST, QUEUE, DEEP, SEARCH, RETRIEVE, CREATE_TICKET, CREATE_MESSAGE, UPDATE]
