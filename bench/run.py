@@ -87,19 +87,15 @@ def cli(*args: str, env: dict[str, str] | None = None) -> str:
 
 async def _row_count(url: str, table: str) -> int:
     """The trigger-kept row count of a table of the (migrated) database."""
-    from sqlalchemy import select
-
     from supportdesk.db import open_database
-    from supportdesk.tables import row_counts
+    from supportdesk.db.counts import table_total
 
     db = open_database(url)
     await db.connect()
     try:
         async with db.read() as conn:
-            value = await conn.fetch_value(
-                select(row_counts.c.count).where(row_counts.c.name == table)
-            )
-        return int(value or 0)
+            value: int = await conn.fetch_value(table_total(table))
+        return value
     finally:
         await db.close()
 

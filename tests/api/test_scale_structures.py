@@ -8,8 +8,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from supportdesk.config import Settings
+from supportdesk.db import counts
 from supportdesk.tables import ticket_messages, tickets, users
-from supportdesk.tickets.service import sync_ranks
+from supportdesk.tickets.service import autoclose, sync_ranks
 from tests import factories
 
 
@@ -46,6 +47,66 @@ async def test_unfiltered_totals_follow_every_write(
     assert await totals() == await real_counts(app) == (3, 2, 0)
     await client.delete(f"/users/{owner['id']}", params={"force": "true"})  # cascades to tickets
     assert await totals() == await real_counts(app) == (1, 1, 0)
+
+
+async def status_counts(app: FastAPI) -> dict[str, int]:
+    async with app.state.db.read() as conn:
+        rows = await conn.fetch_all(
+            select(tickets.c.status, func.count()).group_by(tickets.c.status)
+        )
+    return {row["status"]: row["count_1"] for row in rows}
+
+
+async def test_status_totals_follow_every_write(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """A list filtered by status alone takes its total from the trigger-kept counts per status
+    (`supportdesk.db.counts`), pending deltas and folded alike: each write below moves them."""
+    owner = await factories.user(client)
+    agent = await factories.staff(client)
+    statuses = settings.statuses
+
+    async def check(expected: dict[str, int]) -> None:
+        for fold in (False, True):
+            if fold:
+                async with app.state.db.transaction() as conn:
+                    await counts.fold(conn)
+            real = await status_counts(app)
+            assert {s: n for s, n in real.items() if n} == expected
+            for status in statuses:
+                got = await client.get("/tickets", params={"filter[status]": status})
+                assert got.json()["meta"]["total"] == real.get(status, 0), status
+            pair = {"filter[status]": "open,customer-reply"}
+            got = await client.get("/tickets", params=pair)
+            assert got.json()["meta"]["total"] == real.get("open", 0) + real.get(
+                "customer-reply", 0
+            )
+
+    ids = [(await factories.ticket(client, owner["id"]))["id"] for _ in range(4)]
+    await factories.ticket(client, owner["id"], status="on-hold")
+    await check({"open": 4, "on-hold": 1})
+    await factories.post_message(client, ids[0], agent["id"])  # staff reply: replied
+    await factories.post_message(client, ids[1], agent["id"])
+    await factories.post_message(client, ids[1], owner["id"])  # customer reply
+    await check({"open": 2, "replied": 1, "customer-reply": 1, "on-hold": 1})
+    await client.patch(f"/tickets/{ids[2]}", json={"subject": "No status change"})
+    await client.patch(f"/tickets/{ids[2]}", json={"status": "closed"})
+    await check({"open": 1, "replied": 1, "customer-reply": 1, "on-hold": 1, "closed": 1})
+    bulk = await client.patch("/tickets", json={"ids": ids[:3], "changes": {"status": "open"}})
+    assert bulk.status_code == 200, bulk.text
+    await check({"open": 4, "on-hold": 1})
+    body = {"source_ids": [ids[1]], "user_id": agent["id"]}
+    merged = await client.post(f"/tickets/{ids[0]}/merge", json=body)
+    assert merged.status_code == 200, merged.text
+    await check({"open": 3, "closed": 1, "on-hold": 1})
+    await factories.post_message(client, ids[2], agent["id"])
+    closed = await autoclose(app.state.db, settings, "2999-01-01T00:00:00.000000Z")
+    assert [row["id"] for row in closed] == [int(ids[2])]
+    await check({"open": 2, "closed": 2, "on-hold": 1})
+    await client.delete(f"/tickets/{ids[3]}")
+    await check({"open": 1, "closed": 2, "on-hold": 1})
+    await client.delete(f"/users/{owner['id']}", params={"force": "true"})
+    await check({})
 
 
 async def test_ranks_follow_the_configured_order(client: httpx.AsyncClient, app: FastAPI) -> None:

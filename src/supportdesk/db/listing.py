@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Select,
+    String,
     Table,
     bindparam,
     false,
@@ -25,10 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 
+from supportdesk.db import counts
 from supportdesk.db.base import Conn, Row
 from supportdesk.db.fulltext import MIN_SUBSTRING, SubjectContains, TicketSearch, search_query
 from supportdesk.queries import ListQuery
-from supportdesk.tables.meta import row_counts
 
 # From this offset on, pages are read through a deferred join (see `Lister._build`).
 DEFERRED_JOIN_FROM = 1000
@@ -163,8 +164,11 @@ class Listing:
     sorts: Mapping[str, ColumnElement[Any]]
     # the columns to select (default: all)
     columns: Sequence[ColumnElement[Any]] = ()
-    # the total of an unfiltered list, cheaper than counting (default: count the table)
-    total: Select[Any] | None = None
+    # the table's trigger-kept counts (`supportdesk.db.counts`), cheaper than counting: the
+    # total of an unfiltered list, and of a list filtered only by one of the `counted` columns
+    # (`AnyOf` filters of the same name). Default: count the rows.
+    counted_table: str | None = None
+    counted: frozenset[str] = frozenset()
 
 
 class Lister:
@@ -213,11 +217,24 @@ class Lister:
                 .limit(bindparam("limit"))
                 .offset(bindparam("offset"))
             )
-        if not where and self.listing.total is not None:
-            count = self.listing.total
-        else:
+        count = self._counted(filter_keys)
+        if count is None:
             count = select(func.count()).select_from(table).where(*where)
         return page, count
+
+    def _counted(self, filter_keys: Sequence[tuple[str, tuple[str, ...]]]) -> Select[Any] | None:
+        """The total read from the trigger-kept counts, when they hold it."""
+        table = self.listing.counted_table
+        if table is None:
+            return None
+        if not filter_keys:
+            return counts.table_total(table)
+        [(name, keys)] = filter_keys if len(filter_keys) == 1 else [("", ())]
+        if name not in self.listing.counted or any(k.endswith("_null") for k in keys):
+            return None
+        return counts.total(
+            [counts.value_count(table, name, bindparam(k, type_=String)) for k in keys]
+        )
 
     def statements(self, query: ListQuery) -> tuple[Select[Any], Select[Any], dict[str, Any]]:
         """The page and count statements for the query's shape, and their parameters."""
@@ -246,11 +263,6 @@ class Lister:
         total: int = await conn.fetch_value(count, params)
         rows = await conn.fetch_all(page, params) if total > query.offset else []
         return rows, total
-
-
-def row_count(table_name: str) -> Select[Any]:
-    """The trigger-kept row count of a table (see `supportdesk.tables.meta.row_counts`)."""
-    return select(row_counts.c.count).where(row_counts.c.name == table_name)
 
 
 class InLookup:

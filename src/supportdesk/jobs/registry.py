@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from supportdesk.config import Settings
-from supportdesk.jobs import autoclose, idempotency, mail_in, mail_out, prune, webhooks
+from supportdesk.jobs import autoclose, counts, idempotency, mail_in, mail_out, prune, webhooks
 from supportdesk.jobs.runner import Job
 
 JOBS: tuple[Callable[[Settings], Job | None], ...] = (
     autoclose.job,
+    counts.job,
     idempotency.job,
     mail_in.job,
     mail_out.job,

@@ -6,7 +6,7 @@ from supportdesk.tables.canned_replies import canned_replies
 from supportdesk.tables.events import events, job_leases
 from supportdesk.tables.idempotency_keys import idempotency_keys
 from supportdesk.tables.mail import mail_inbox, mail_outbox
-from supportdesk.tables.meta import meta, row_counts
+from supportdesk.tables.meta import meta, row_count_deltas, row_counts
 from supportdesk.tables.roles import roles
 from supportdesk.tables.ticket_attachments import ticket_attachments
 from supportdesk.tables.ticket_messages import ticket_messages
@@ -27,6 +27,7 @@ __all__ = [
     "metadata",
     "presence",
     "roles",
+    "row_count_deltas",
     "row_counts",
     "sign_in_links",
     "ticket_attachments",

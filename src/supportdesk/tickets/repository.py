@@ -27,7 +27,6 @@ from supportdesk.db.listing import (
     Listing,
     Present,
     Substring,
-    row_count,
 )
 from supportdesk.db.writes import Writer
 from supportdesk.queries import ListQuery
@@ -131,7 +130,8 @@ lister = Lister(
             "subject": tickets.c.subject,
             **{name: tickets.c[name] for name in (*METRIC_TIMESTAMPS, "message_count")},
         },
-        total=row_count("tickets"),
+        counted_table="tickets",
+        counted=frozenset({"status"}),
     )
 )
 _RANK_ORDERS = select(meta.c.value).where(meta.c.key == "ticket_rank_orders")
