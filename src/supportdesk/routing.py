@@ -7,6 +7,11 @@ change 8, measured with callgrind on `GET /tickets/{id}?include=messages`):
 - `api.install(app)` adds the routes of every admin router to the app itself instead of
   `include_router`: since FastAPI 0.137 an included router stays a node of the route tree that
   every request walks (route-tree version checks, per-branch contexts, scope bookkeeping).
+- `AdminDispatch`, the innermost middleware, serves an admin request itself: one dictionary
+  lookup finds the few routes that can match, and their endpoint is called with the exception
+  handlers applied as Starlette applies them. Starlette's exception middleware, FastAPI's exit
+  stacks (no dependency of ours needs them) and the router, which tried every route's pattern
+  in turn, are left out.
 - `AdminRoute` calls its endpoint with the request and the path parameters. Our endpoints read
   their query, body and headers themselves (`jsonapi/`, `auth.guard`), so FastAPI's per-request
   parameter solving (a `Response` built, query, headers and cookies parsed and matched against
@@ -18,14 +23,17 @@ change 8, measured with callgrind on `GET /tickets/{id}?include=messages`):
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from starlette.convertors import PathConvertor
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import compile_path
+from starlette.routing import BaseRoute, compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PREFIX = "/api/v1/admin"
 
@@ -53,3 +61,87 @@ class AdminRoute(APIRoute):
 
 def admin_router(tag: str) -> APIRouter:
     return APIRouter(prefix=PREFIX, tags=[tag], route_class=AdminRoute)
+
+
+Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
+
+
+def _first_segment(path: str) -> tuple[str, int]:
+    """`/api/v1/admin/tickets/5` -> ("tickets", 3): the routes of a path's first segment and
+    depth are the only ones that can match it."""
+    segments = path[len(PREFIX) :].split("/")
+    return segments[1] if len(segments) > 1 else "", len(segments)
+
+
+class AdminDispatch:
+    """Pure ASGI middleware serving the `AdminRoute`s of `routes` (see the module's notes).
+
+    It picks the route Starlette's router would: the first, in the app's order, whose path and
+    method both match; a request that none matches (404, 405) goes on to the app as before. A
+    route's first segment after the prefix must be literal and no parameter may span segments,
+    so that the segment and depth find every candidate; a route that breaks this is refused
+    when the middleware is built. `tests/api/test_routing.py` checks that both ways agree.
+    """
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute], handlers: dict[Any, Handler]):
+        self.app = app
+        self._routes: dict[tuple[str, int], list[tuple[AdminRoute, set[str]]]] = {}
+        for route in routes:
+            if not isinstance(route, AdminRoute):
+                continue
+            first, depth = _first_segment(route.path)
+            if "{" in first or any(
+                isinstance(c, PathConvertor) for c in route.param_convertors.values()
+            ):
+                raise TypeError(f"{route.path!r} cannot be dispatched by its first segment")
+            self._routes.setdefault((first, depth), []).append((route, route.methods or set()))
+        # what Starlette's exception middleware applies: the 500 handler is the outermost
+        # middleware's, which still answers whatever is raised past here
+        self._handlers = {k: v for k, v in handlers.items() if k not in (500, Exception)}
+
+    def _route(self, scope: Scope) -> tuple[AdminRoute, dict[str, Any]] | None:
+        path: str = scope["path"]
+        if scope.get("root_path") or not path.startswith(PREFIX):
+            return None
+        method = scope["method"]
+        for route, methods in self._routes.get(_first_segment(path), ()):
+            if method in methods and (match := route.path_regex.match(path)):
+                convertors = route.param_convertors
+                return route, {k: convertors[k].convert(v) for k, v in match.groupdict().items()}
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self._route(scope) if scope["type"] == "http" else None
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        route, params = found
+        scope["path_params"] = params
+        scope["endpoint"] = route.endpoint
+        scope["route"] = route
+        request = Request(scope, receive, send)
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            response: Response = await route.endpoint(request, **params)
+            await response(scope, receive, sender)
+        except Exception as exc:
+            handler = None
+            if isinstance(exc, HTTPException):
+                handler = self._handlers.get(exc.status_code)
+            if handler is None:
+                handlers = self._handlers
+                handler = next((handlers[k] for k in type(exc).__mro__ if k in handlers), None)
+            if handler is None or started:
+                raise
+            answer = handler(request, exc)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            await answer(scope, receive, sender)
+            # a reused exception instance would keep every request's traceback
+            exc.__traceback__ = None
