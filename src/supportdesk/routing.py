@@ -80,7 +80,7 @@ class AdminDispatch:
     method both match; a request that none matches (404, 405) goes on to the app as before. A
     route's first segment after the prefix must be literal and no parameter may span segments,
     so that the segment and depth find every candidate; a route that breaks this is refused
-    when the middleware is built. `tests/api/test_routing.py` checks that both ways agree.
+    when the middleware is built. `tests/api/test_dispatch.py` checks that both ways agree.
     """
 
     def __init__(self, app: ASGIApp, routes: list[BaseRoute], handlers: dict[Any, Handler]):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from starlette.requests import Request
 
 from supportdesk.canned_replies.resource import CANNED_REPLIES
 from supportdesk.canned_replies.router import SPECS as REPLY_SPECS
 from supportdesk.errors import BadQuery, ResourceNotFound, ValidationFailed
 from supportdesk.jsonapi.query import parse_id, parse_list_query, parse_resource_query
-from supportdesk.queries import SortKey
+from supportdesk.queries import ListQuery, SortKey
 from supportdesk.tickets.resource import TICKETS
 from supportdesk.tickets.router import SPECS
 
@@ -124,3 +125,34 @@ def test_parse_id(text: str, expected: int) -> None:
 def test_parse_id_refuses(text: str) -> None:
     with pytest.raises(ResourceNotFound):
         parse_id(text, "tickets")
+
+
+def _request(query: bytes) -> Request:
+    return Request(
+        {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": query}
+    )
+
+
+def test_parsed_queries_are_kept_per_parser_and_spec() -> None:
+    """`jsonapi.requests` keeps parsed queries by raw query string: the same string parsed for
+    another resource type or by the other parser is parsed again, and a query that fails to
+    parse fails every time."""
+    from supportdesk.jsonapi import requests
+    from supportdesk.jsonapi.requests import _parsed
+    from supportdesk.users.resource import USERS
+    from supportdesk.users.router import SPECS as USER_SPECS
+
+    requests._PARSED.clear()
+    first = _parsed(_request(b"include=messages"), parse_resource_query, TICKETS, SPECS)
+    assert first.include == ("messages",)
+    assert _parsed(_request(b"include=messages"), parse_resource_query, TICKETS, SPECS) is first
+    listed = _parsed(_request(b"include=messages"), parse_list_query, TICKETS, SPECS)
+    assert isinstance(listed, ListQuery) and listed is not first
+    for _ in range(2):
+        with pytest.raises(BadQuery, match="not allowed"):
+            _parsed(_request(b"include=messages"), parse_resource_query, USERS, USER_SPECS)
+    assert len(requests._PARSED) == 2
+    # full: cleared, then kept again
+    for i in range(requests.PARSED_KEPT):
+        _parsed(_request(f"page={i + 1}".encode()), parse_list_query, TICKETS, SPECS)
+    assert len(requests._PARSED) <= requests.PARSED_KEPT

@@ -43,6 +43,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql import ClauseElement
 
 from supportdesk.db.base import (
+    Compiled,
     Conn,
     Database,
     DatabaseConfigError,
@@ -62,6 +63,12 @@ CATCH_UP_ROUNDS = 8
 CACHE_KIB = 32 * 1024
 GIVE_WAY_S = 0.02  # how long a writer lets another process that waits take the flock first
 WRITER_CACHE_KIB = 8 * 1024
+
+
+# the column names of each statement's rows, by its SQL text (bounded: cleared when full)
+_NAMES: dict[str, tuple[str, ...]] = {}
+_NAMES_KEPT = 4096
+_Rows = tuple[sqlite3.Cursor, tuple[str, ...]]
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -248,7 +255,9 @@ class _SQLiteConn(Conn):
         self._statements = statements
 
     def _run(self, statement: ClauseElement, params: Params | None) -> sqlite3.Cursor:
-        compiled = self._statements.get(statement)
+        return self._execute(self._statements.get(statement), params)
+
+    def _execute(self, compiled: Compiled, params: Params | None) -> sqlite3.Cursor:
         values = {**compiled.defaults, **params} if params else compiled.defaults
         try:
             return self._conn.execute(compiled.sql, values)
@@ -259,12 +268,28 @@ class _SQLiteConn(Conn):
                 raise DatabaseUnavailable("The database is busy; try again.") from exc
             raise
 
+    def _rows(self, statement: ClauseElement, params: Params | None) -> _Rows:
+        """The statement's cursor, yielding plain tuples, and its column names: a row becomes a
+        dict in C (`dict(zip(...))`), where the connection's `_dict_row` walks every column
+        in Python (a tenth of a retrieve's bytecodes)."""
+        compiled = self._statements.get(statement)
+        cursor = self._execute(compiled, params)
+        cursor.row_factory = None
+        names = _NAMES.get(compiled.sql)
+        if names is None:
+            if len(_NAMES) >= _NAMES_KEPT:
+                _NAMES.clear()
+            names = _NAMES[compiled.sql] = tuple(c[0] for c in cursor.description or ())
+        return cursor, names
+
     async def fetch_all(self, statement: ClauseElement, params: Params | None = None) -> list[Row]:
-        return self._run(statement, params).fetchall()
+        cursor, names = self._rows(statement, params)
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     async def fetch_one(self, statement: ClauseElement, params: Params | None = None) -> Row | None:
-        row: Row | None = self._run(statement, params).fetchone()
-        return row
+        cursor, names = self._rows(statement, params)
+        row = cursor.fetchone()
+        return None if row is None else dict(zip(names, row, strict=True))
 
     async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
         return self._run(statement, params).rowcount

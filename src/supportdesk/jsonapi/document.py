@@ -39,7 +39,7 @@ def _attributes(spec: ResourceSpec, row: Row, fields: frozenset[str] | None) -> 
     names = (
         spec.attribute_names if fields is None else [n for n in spec.attribute_names if n in fields]
     )
-    return {name: row[name] for name in names}
+    return dict(zip(names, map(row.__getitem__, names), strict=True))
 
 
 def _relationships(
