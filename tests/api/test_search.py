@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from supportdesk.db import listing
 from supportdesk.db.fulltext import TicketSearch, search_query
 from supportdesk.db.sqlite import SQLiteDatabase
 from supportdesk.tables import tickets
@@ -57,6 +60,48 @@ async def test_combined_with_filters_and_sorts(
     assert await found(client, "panel", **{"filter[priority]": "urgent"}) == [corpus["dns"]]
     response = await client.get("/tickets", params={"filter[search]": "panel", "per_page": "1"})
     assert response.json()["meta"]["total"] == 2
+
+
+async def test_prefetched_matches_answer_as_the_full_statements(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    corpus: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On PostgreSQL a search with few matches is answered from its matches found once
+    (`FullText.prefetch`); one with more than PREFETCH_LIMIT by the page and count statements
+    alone. Both give the same documents, totals and pages."""
+    queries = [
+        {"filter[search]": "panel"},
+        {"filter[search]": "panel", "per_page": "1", "page": "2", "sort": "-priority"},
+        {"filter[search]": "panel", "filter[priority]": "urgent"},
+        {"filter[search]": "panel", "page": "3", "per_page": "1"},
+        {"filter[search]": "nothing-matches-this"},
+        {"filter[search]": "..."},
+    ]
+
+    found: list[list[int] | None] = []
+    prefetch = listing.FullText.prefetch
+
+    async def recorded(self: listing.FullText, *args: Any) -> list[int] | None:
+        found.append(await prefetch(self, *args))
+        return found[-1]
+
+    monkeypatch.setattr(listing.FullText, "prefetch", recorded)
+
+    async def answers() -> list[object]:
+        found.clear()
+        return [(await client.get("/tickets", params=q)).json() for q in queries]
+
+    prefetched = await answers()
+    assert [d["meta"]["total"] for d in prefetched] == [2, 2, 1, 2, 0, 0]
+    if app.state.db.dialect == "postgresql":
+        assert [len(ids) if ids is not None else None for ids in found] == [2, 2, 2, 2, 0, None]
+    else:
+        assert found == [None] * 6
+    monkeypatch.setattr(listing, "PREFETCH_LIMIT", 1)  # "panel" has 2 matches: not prefetched
+    assert await answers() == prefetched
+    assert [ids for ids in found if ids] == []
 
 
 @pytest.mark.parametrize("words", ['"', "*", "NEAR(", "a:b", "-x", "' OR 1=1 --", "panel)", "^"])

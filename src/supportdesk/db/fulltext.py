@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import Boolean
+from sqlalchemy.types import ARRAY, BigInteger, Boolean
 
 from supportdesk.tables.search import TS_CONFIG
 
@@ -60,21 +60,42 @@ def _sqlite(element: TicketSearch, compiler: SQLCompiler, **kw: Any) -> str:
     )
 
 
+def _postgresql_matches(query: str) -> str:
+    """`ARRAY(...)` of the ids of the tickets that match the compiled query parameter. The
+    expressions must read exactly as the GIN indexes' for the planner to use them."""
+    tsquery = f"plainto_tsquery('{TS_CONFIG}', {query})"
+    return (
+        f"ARRAY(SELECT s.id FROM tickets AS s "
+        f"WHERE to_tsvector('{TS_CONFIG}', s.subject) @@ {tsquery} "
+        "UNION SELECT m.ticket_id FROM ticket_messages AS m "
+        f"WHERE to_tsvector('{TS_CONFIG}', m.message) @@ {tsquery}"
+    )
+
+
 @compiles(TicketSearch, "postgresql")
 def _postgresql(element: TicketSearch, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.ticket_id, **kw)
-    query = compiler.process(element.query, **kw)
-    # The expressions must read exactly as the GIN indexes' for the planner to use them.
     # `= ANY(ARRAY(...))` has the matches collected once, then looked up by primary key in id
     # order: with `IN (...)` the planner misjudges how few they are and merges them with a
     # walk over the whole primary key.
-    tsquery = f"plainto_tsquery('{TS_CONFIG}', {query})"
-    return (
-        f"{column} = ANY(ARRAY(SELECT s.id FROM tickets AS s "
-        f"WHERE to_tsvector('{TS_CONFIG}', s.subject) @@ {tsquery} "
-        "UNION SELECT m.ticket_id FROM ticket_messages AS m "
-        f"WHERE to_tsvector('{TS_CONFIG}', m.message) @@ {tsquery}))"
-    )
+    return f"{column} = ANY({_postgresql_matches(compiler.process(element.query, **kw))}))"
+
+
+class SearchMatches(ColumnElement[Any]):
+    """PostgreSQL only: the ids of the matching tickets as one array, at most `limit` of them
+    (see `supportdesk.db.listing.FullText.prefetch`)."""
+
+    type = ARRAY(BigInteger())
+    inherit_cache = False
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.query: BindParameter[str] = bindparam(name)
+        self.limit = limit
+
+
+@compiles(SearchMatches, "postgresql")
+def _postgresql_search_matches(element: SearchMatches, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{_postgresql_matches(compiler.process(element.query, **kw))} LIMIT {element.limit})"
 
 
 # Substrings shorter than this have no trigram to look up.

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
     Column,
     ColumnElement,
     Select,
     String,
     Table,
+    any_,
     bindparam,
     false,
     func,
@@ -28,7 +31,13 @@ from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 
 from supportdesk.db import counts
 from supportdesk.db.base import Conn, Row
-from supportdesk.db.fulltext import MIN_SUBSTRING, SubjectContains, TicketSearch, search_query
+from supportdesk.db.fulltext import (
+    MIN_SUBSTRING,
+    SearchMatches,
+    SubjectContains,
+    TicketSearch,
+    search_query,
+)
 from supportdesk.queries import ListQuery
 
 # From this offset on, pages are read through a deferred join (see `Lister._build`).
@@ -142,18 +151,39 @@ class Substring(ListFilter):
         return self.short.clause(f"{name}_short", keys)
 
 
+# On PostgreSQL a search's matches are found first when there are at most this many; the page
+# and the count then take them as a parameter, where each found them again (bench/README.md,
+# change 14). A search with more matches is left to the two statements.
+PREFETCH_LIMIT = 10_000
+
+
 class FullText(ListFilter):
     """Words in a ticket's subject or messages, through the full-text index."""
 
     def __init__(self, ticket_id: ColumnElement[Any]) -> None:
         self.ticket_id = ticket_id
+        self._matches: dict[str, Select[Any]] = {}
 
     def params(self, name: str, value: Any) -> dict[str, Any]:
         query = search_query(value)
         return {name: query} if query is not None else {f"{name}_none": None}
 
     def clause(self, name: str, keys: Sequence[str]) -> ColumnElement[bool]:
+        if f"{name}_ids" in keys:
+            return self.ticket_id == any_(bindparam(f"{name}_ids", type_=ARRAY(BigInteger())))
         return TicketSearch(self.ticket_id, name) if name in keys else false()
+
+    async def prefetch(self, conn: Conn, name: str, value: Any) -> list[int] | None:
+        """PostgreSQL: the ids of the matching tickets, when there are at most PREFETCH_LIMIT
+        (the parameter `{name}_ids` of the page and the count); None otherwise."""
+        params = self.params(name, value)
+        if conn.dialect != "postgresql" or name not in params:
+            return None
+        statement = self._matches.get(name)
+        if statement is None:
+            statement = self._matches[name] = select(SearchMatches(name, PREFETCH_LIMIT + 1))
+        ids: list[int] = await conn.fetch_value(statement, params)
+        return ids if len(ids) <= PREFETCH_LIMIT else None
 
 
 @dataclass(frozen=True)
@@ -236,12 +266,18 @@ class Lister:
             [counts.value_count(table, name, bindparam(k, type_=String)) for k in keys]
         )
 
-    def statements(self, query: ListQuery) -> tuple[Select[Any], Select[Any], dict[str, Any]]:
-        """The page and count statements for the query's shape, and their parameters."""
+    def statements(
+        self, query: ListQuery, prefetched: Mapping[str, list[int]] | None = None
+    ) -> tuple[Select[Any], Select[Any], dict[str, Any]]:
+        """The page and count statements for the query's shape, and their parameters; a filter
+        in `prefetched` takes its matches' ids (see `FullText.prefetch`)."""
         params: dict[str, Any] = {"limit": query.per_page, "offset": query.offset}
         filter_keys = []
         for name, value in sorted(query.filters.items()):
-            bound = self.listing.filters[name].params(name, value)
+            if prefetched and name in prefetched:
+                bound = {f"{name}_ids": prefetched[name]}
+            else:
+                bound = self.listing.filters[name].params(name, value)
             params.update(bound)
             filter_keys.append((name, tuple(bound)))
         sort = tuple((key.name, key.descending) for key in query.sort)
@@ -252,15 +288,34 @@ class Lister:
             statements = self._cache[shape] = self._build(filter_keys, sort, deep)
         return statements[0], statements[1], params
 
+    async def _prefetch(self, conn: Conn, query: ListQuery) -> dict[str, list[int]]:
+        found = {}
+        for name, value in query.filters.items():
+            search = self.listing.filters[name]
+            if isinstance(search, FullText):
+                ids = await search.prefetch(conn, name, value)
+                if ids is not None:
+                    found[name] = ids
+        return found
+
+    async def _total(
+        self, conn: Conn, query: ListQuery, prefetched: dict[str, list[int]]
+    ) -> tuple[Select[Any], dict[str, Any], int]:
+        """The page statement and its parameters, and the total: the number of prefetched
+        matches (distinct tickets) when they are the only filter."""
+        page, count, params = self.statements(query, prefetched)
+        if prefetched and len(query.filters) == 1:
+            return page, params, len(next(iter(prefetched.values())))
+        total: int = await conn.fetch_value(count, params)
+        return page, params, total
+
     async def count(self, conn: Conn, query: ListQuery) -> int:
         """How many rows the query's filters select (no page is read)."""
-        _, count, params = self.statements(query)
-        total: int = await conn.fetch_value(count, params)
+        _, _, total = await self._total(conn, query, await self._prefetch(conn, query))
         return total
 
     async def page(self, conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
-        page, count, params = self.statements(query)
-        total: int = await conn.fetch_value(count, params)
+        page, params, total = await self._total(conn, query, await self._prefetch(conn, query))
         rows = await conn.fetch_all(page, params) if total > query.offset else []
         return rows, total
 

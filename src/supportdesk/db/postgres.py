@@ -33,7 +33,16 @@ COMMAND_TIMEOUT_S = 30.0
 MAINTENANCE_TIMEOUT_S = 6 * 3600.0  # `Conn.maintain`: index builds, VACUUM
 # Session settings of every connection: UTC for the timestamp codec; no JIT, whose compile
 # time (tens of ms) would land on whichever request first crosses its cost threshold.
-SERVER_SETTINGS = {"timezone": "UTC", "jit": "off", "application_name": "supportdesk"}
+# No parallel workers: many requests at once already keep the cores busy, and a search of a
+# rare word at 10M tickets, misjudged as a big one, spent more time starting and gathering two
+# workers than on the search (41 -> 12 ms alone, 176 ms p50 at 8 connections; bench/README.md,
+# change 14).
+SERVER_SETTINGS = {
+    "timezone": "UTC",
+    "jit": "off",
+    "max_parallel_workers_per_gather": "0",
+    "application_name": "supportdesk",
+}
 
 _UNAVAILABLE = (
     OSError,

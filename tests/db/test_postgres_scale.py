@@ -1,6 +1,7 @@
-"""The trigger-kept counts on PostgreSQL (revision 0013): writers append deltas instead of
-updating one counter row, so concurrent writers of a table never wait for each other's commit
-there, and the counts job's fold keeps every count as it was."""
+"""What keeps big lists fast on PostgreSQL: the trigger-kept counts (revision 0013), where
+writers append deltas instead of updating one counter row, so concurrent writers of a table
+never wait for each other's commit and the counts job's fold keeps every count as it was; and
+the search settings (no parallel workers, short GIN pending lists)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,37 @@ def test_concurrent_writers_never_wait_for_each_others_counts(postgres_database:
     assert asyncio.run(_fold(url)) == 4  # users, tickets, and the open and closed counts
     assert asyncio.run(_counts(url)) == (3, 3, 2, 0)
     assert asyncio.run(_fold(url)) == 0
+
+
+async def _settings(url: str) -> tuple[str, list[str]]:
+    from sqlalchemy import text
+
+    db = open_database(url)
+    await db.connect()
+    try:
+        async with db.read() as conn:
+            workers = await conn.fetch_value(text("SHOW max_parallel_workers_per_gather"))
+            options = await conn.fetch_all(
+                text(
+                    "SELECT c.relname AS name, array_to_string(c.reloptions, ',') AS options "
+                    "FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
+                    "WHERE a.amname = 'gin' ORDER BY c.relname"
+                )
+            )
+        return workers, [f"{r['name']}: {r['options']}" for r in options]
+    finally:
+        await db.close()
+
+
+def test_searches_read_short_pending_lists_without_parallel_workers(
+    postgres_database: str,
+) -> None:
+    """The app's connections start no parallel workers, and every GIN index of search keeps a
+    short pending list (revision 0014; bench/README.md, change 14)."""
+    workers, options = asyncio.run(_settings(postgres_database))
+    assert workers == "0"
+    assert options == [
+        "ix_ticket_messages_message_search: gin_pending_list_limit=256",
+        "ix_tickets_subject_search: gin_pending_list_limit=256",
+        "ix_tickets_subject_trgm: gin_pending_list_limit=256",
+    ]
