@@ -217,6 +217,17 @@ def build_of(revision: str) -> Iterator[Path]:
         subprocess.run(["git", "worktree", "remove", "--force", str(where)], cwd=ROOT, check=False)
 
 
+def to_schema_of(build: Path, url: str) -> None:
+    """Take a copy of the seeded data back to the newest revision a build knows: it cannot
+    migrate a database that is ahead of it."""
+    from alembic.script import ScriptDirectory
+
+    from supportdesk.db import DatabaseUrl, migrate
+
+    head = ScriptDirectory(str(build / "src/supportdesk/db/migrations")).get_current_head()
+    migrate.downgrade(DatabaseUrl.parse(url), head or "base")
+
+
 @contextmanager
 def server(
     command: list[str], port: int, env: dict[str, str], log: Path
@@ -425,6 +436,7 @@ def run_backend(backend: str, args: argparse.Namespace, wrk: str) -> dict[str, o
         if args.against:
             build = stack.enter_context(build_of(args.against))
             other_url = fresh_copy(backend, pristine, args.postgres_url, "against")
+            to_schema_of(build, other_url)
             other_token = bench_key(other_url)
             other_port = free_port()
             stack.enter_context(

@@ -46,8 +46,8 @@ def new_request_id() -> str:
 
 class RequestContext:
     """Pure ASGI middleware: request id in, request id out, one access log record. Headers a
-    route put in `request.state.response_headers` (the rate limit's) are added to the
-    response, whatever Response object the route returned."""
+    route put in `request.state.response_headers` (the rate limit's, as ASGI header pairs) are
+    added to the response, whatever Response object the route returned."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -66,10 +66,11 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(b"x-request-id", request_id.encode())]
-                for name, value in state.get("response_headers", {}).items():
-                    extra.append((name.lower().encode(), value.encode()))
-                message["headers"] = [*message.get("headers", []), *extra]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode()),
+                    *state.get("response_headers", ()),
+                ]
             await send(message)
 
         try:

@@ -24,15 +24,22 @@ async def authorize(request: Request, permission: str) -> ApiKey:
     request, so 401/403 come before any other check, and a missing resource is 404 only for an
     authorised caller. An idempotent repeat is answered here (a Replay, 409 or 422 raised), so
     the route never runs for it."""
-    address = request.client.host if request.client else None
+    # read from the ASGI scope itself: Starlette's `headers`, `client` and `state` objects
+    # cost a cheap read more than the dictionary lookups they wrap
+    scope = request.scope
+    client = scope.get("client")
     key = await service.authenticate(
-        database(request), request.app.state.keys, request.headers.get("authorization"), address
+        database(request),
+        request.app.state.keys,
+        _authorization(scope["headers"]),
+        client[0] if client else None,
     )
-    request.state.key_id = key.id
+    state = scope.setdefault("state", {})
+    state["key_id"] = key.id
     limiter: RateLimiter = request.app.state.limiter
     verdict = await limiter.check(key.id, key.rate_limit)
     if verdict is not None:
-        request.state.response_headers = verdict.headers()
+        state["response_headers"] = verdict.headers()
         if not verdict.allowed:
             raise TooManyRequests(
                 f"Rate limit of {verdict.limit} requests a minute reached; "
@@ -42,3 +49,11 @@ async def authorize(request: Request, permission: str) -> ApiKey:
     if request.method == "POST" and HEADER in request.headers:
         await begin(request, key.id)
     return key
+
+
+def _authorization(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The first Authorization header (ASGI servers send header names in lower case)."""
+    for name, value in headers:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return None

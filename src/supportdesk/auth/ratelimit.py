@@ -35,14 +35,16 @@ class Verdict:
     remaining: int
     reset_s: int
 
-    def headers(self) -> dict[str, str]:
-        headers = {
-            "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(self.remaining),
-            "RateLimit-Reset": str(self.reset_s),
-        }
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The response's rate-limit headers, as ASGI sends them."""
+        reset = str(self.reset_s).encode()
+        headers = [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", reset),
+        ]
         if not self.allowed:
-            headers["Retry-After"] = str(self.reset_s)
+            headers.append((b"retry-after", reset))
         return headers
 
 
