@@ -238,12 +238,17 @@ def big_database(ctx: Context) -> list[tuple[Shape, Figures]]:
     return found
 
 
+def _cut(line: str, width: int = 160) -> str:
+    return line if len(line) <= width else f"{line[:width]} ..."
+
+
 async def plans(url: str) -> list[str]:
     """PostgreSQL's plans (EXPLAIN) of the page and count statements of the lists
     measured at 10M tickets, as tests/db/test_query_plans.py checks them on a small database."""
     from urllib.parse import parse_qsl
 
     from supportdesk.db import open_database
+    from supportdesk.db.listing import FullText
     from supportdesk.jsonapi.query import parse_list_query
     from supportdesk.tickets import repository
     from supportdesk.tickets.resource import TICKETS
@@ -256,11 +261,22 @@ async def plans(url: str) -> list[str]:
             if shape.path != "/tickets":
                 continue
             query = parse_list_query(parse_qsl(shape.query), TICKETS, {TICKETS.type: TICKETS})
-            page, count, params = repository.lister.statements(query)
             async with db.read() as conn:
-                for kind, statement in (("page", page), ("count", count)):
-                    plan = await conn.explain(statement, params)
-                    lines += [f"{shape.name}, {kind}:", *(f"    {line}" for line in plan)]
+                # as the app runs them: a search's matches found first, then looked up by key
+                prefetched = await repository.lister.prefetch(conn, query)
+                page, count, params = repository.lister.statements(query, prefetched)
+                statements = [("page", page, params), ("count", count, params)]
+                for name, value in query.filters.items():
+                    search = repository.lister.listing.filters[name]
+                    if name in prefetched and isinstance(search, FullText):
+                        matches = search.matches(name)
+                        statements.insert(0, ("matches", matches, search.params(name, value)))
+                        if len(query.filters) == 1:
+                            statements.pop()  # the total is the number of matches
+                for kind, statement, values in statements:
+                    plan = await conn.explain(statement, values)
+                    # the prefetched ids are written out in the plan: the first few say enough
+                    lines += [f"{shape.name}, {kind}:", *(f"    {_cut(line)}" for line in plan)]
     finally:
         await db.close()
     return lines

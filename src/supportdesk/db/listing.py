@@ -179,11 +179,16 @@ class FullText(ListFilter):
         params = self.params(name, value)
         if conn.dialect != "postgresql" or name not in params:
             return None
+        ids: list[int] = await conn.fetch_value(self.matches(name), params)
+        return ids if len(ids) <= PREFETCH_LIMIT else None
+
+    def matches(self, name: str) -> Select[Any]:
+        """The statement `prefetch` runs (PostgreSQL): one array of PREFETCH_LIMIT + 1 ids at
+        the most."""
         statement = self._matches.get(name)
         if statement is None:
             statement = self._matches[name] = select(SearchMatches(name, PREFETCH_LIMIT + 1))
-        ids: list[int] = await conn.fetch_value(statement, params)
-        return ids if len(ids) <= PREFETCH_LIMIT else None
+        return statement
 
 
 @dataclass(frozen=True)
@@ -288,7 +293,8 @@ class Lister:
             statements = self._cache[shape] = self._build(filter_keys, sort, deep)
         return statements[0], statements[1], params
 
-    async def _prefetch(self, conn: Conn, query: ListQuery) -> dict[str, list[int]]:
+    async def prefetch(self, conn: Conn, query: ListQuery) -> dict[str, list[int]]:
+        """The matches of the query's searches found first (see `FullText.prefetch`)."""
         found = {}
         for name, value in query.filters.items():
             search = self.listing.filters[name]
@@ -311,11 +317,11 @@ class Lister:
 
     async def count(self, conn: Conn, query: ListQuery) -> int:
         """How many rows the query's filters select (no page is read)."""
-        _, _, total = await self._total(conn, query, await self._prefetch(conn, query))
+        _, _, total = await self._total(conn, query, await self.prefetch(conn, query))
         return total
 
     async def page(self, conn: Conn, query: ListQuery) -> tuple[list[Row], int]:
-        page, params, total = await self._total(conn, query, await self._prefetch(conn, query))
+        page, params, total = await self._total(conn, query, await self.prefetch(conn, query))
         rows = await conn.fetch_all(page, params) if total > query.offset else []
         return rows, total
 
