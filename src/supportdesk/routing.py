@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 PREFIX = "/api/v1/admin"
 
@@ -120,16 +120,8 @@ class AdminDispatch:
         scope["endpoint"] = route.endpoint
         scope["route"] = route
         request = Request(scope, receive, send)
-        started = False
-
-        async def sender(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
             response: Response = await route.endpoint(request, **params)
-            await response(scope, receive, sender)
         except Exception as exc:
             handler = None
             if isinstance(exc, HTTPException):
@@ -137,11 +129,13 @@ class AdminDispatch:
             if handler is None:
                 handlers = self._handlers
                 handler = next((handlers[k] for k in type(exc).__mro__ if k in handlers), None)
-            if handler is None or started:
+            if handler is None:
                 raise
             answer = handler(request, exc)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            await answer(scope, receive, sender)
+            response = await answer if inspect.isawaitable(answer) else answer
             # a reused exception instance would keep every request's traceback
             exc.__traceback__ = None
+        # Sent past the handlers: what a response raises once started cannot be answered any
+        # more (Starlette raises there too), and one failing before its start (a file gone
+        # from storage) is no error of ours to shape: the outermost middleware answers 500.
+        await response(scope, receive, send)
