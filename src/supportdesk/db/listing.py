@@ -176,8 +176,10 @@ class FullText(ListFilter):
     async def prefetch(self, conn: Conn, name: str, value: Any) -> list[int] | None:
         """PostgreSQL: the ids of the matching tickets, when there are at most PREFETCH_LIMIT
         (the parameter `{name}_ids` of the page and the count); None otherwise."""
+        if conn.dialect != "postgresql":
+            return None
         params = self.params(name, value)
-        if conn.dialect != "postgresql" or name not in params:
+        if name not in params:  # no words: nothing to find
             return None
         ids: list[int] = await conn.fetch_value(self.matches(name), params)
         return ids if len(ids) <= PREFETCH_LIMIT else None
@@ -264,7 +266,9 @@ class Lister:
             return None
         if not filter_keys:
             return counts.table_total(table)
-        [(name, keys)] = filter_keys if len(filter_keys) == 1 else [("", ())]
+        if len(filter_keys) > 1:
+            return None
+        name, keys = filter_keys[0]
         if name not in self.listing.counted or any(k.endswith("_null") for k in keys):
             return None
         return counts.total(
