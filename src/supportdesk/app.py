@@ -25,7 +25,7 @@ from supportdesk.jobs import registry
 from supportdesk.jobs.runner import Runner, report
 from supportdesk.jsonapi import errors, openapi
 from supportdesk.observability import RequestContext
-from supportdesk.routing import PREFIX, AdminDispatch
+from supportdesk.routing import PREFIX, AdminAPI
 from supportdesk.ticket_attachments.storage import Storage
 from supportdesk.web import pages, routes
 
@@ -114,7 +114,7 @@ _HEALTH_SCHEMA = {
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(
+    app = AdminAPI(
         title="supportdesk",
         version=__version__,
         summary="Support tickets with a Paymenter-compatible admin API",
@@ -150,8 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app, pages.browser_error)
     openapi.install(app, PREFIX)
     # the last added is the outermost: the Recorder stores answers without RequestContext's
-    # per-request headers, and both wrap the admin routes' own dispatch
-    app.add_middleware(AdminDispatch, routes=app.router.routes, handlers=app.exception_handlers)
+    # per-request headers; both wrap the admin routes' dispatch as well as FastAPI's router
     app.add_middleware(Recorder)
     app.add_middleware(RequestContext)
 

@@ -7,11 +7,14 @@ change 8, measured with callgrind on `GET /tickets/{id}?include=messages`):
 - `api.install(app)` adds the routes of every admin router to the app itself instead of
   `include_router`: since FastAPI 0.137 an included router stays a node of the route tree that
   every request walks (route-tree version checks, per-branch contexts, scope bookkeeping).
-- `AdminDispatch`, the innermost middleware, serves an admin request itself: one dictionary
-  lookup finds the few routes that can match, and their endpoint is called with the exception
-  handlers applied as Starlette applies them. Starlette's exception middleware, FastAPI's exit
-  stacks (no dependency of ours needs them) and the router, which tried every route's pattern
-  in turn, are left out.
+- `AdminAPI` (the app) serves an admin request from the top of the ASGI call: one dictionary
+  lookup (`AdminDispatch`) finds the few routes that can match, and the request goes through
+  Starlette's `ServerErrorMiddleware` and our own middleware to the endpoint, called with the
+  exception handlers applied as Starlette applies them. FastAPI's and Starlette's entry
+  points, FastAPI's telemetry and body-limit layers (both idle here), Starlette's exception
+  middleware, FastAPI's exit stacks (no dependency of ours needs them) and the router, which
+  tried every route's pattern in turn, are left out. Every other request (the console and
+  portal, /health, /docs, a 404 or 405 under the prefix) takes FastAPI's whole way.
 - `AdminRoute` calls its endpoint with the request and the path parameters. Our endpoints read
   their query, body and headers themselves (`jsonapi/`, `auth.guard`), so FastAPI's per-request
   parameter solving (a `Response` built, query, headers and cookies parsed and matched against
@@ -26,10 +29,12 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from starlette.convertors import PathConvertor
+from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, compile_path
@@ -74,17 +79,17 @@ def _first_segment(path: str) -> tuple[str, int]:
 
 
 class AdminDispatch:
-    """Pure ASGI middleware serving the `AdminRoute`s of `routes` (see the module's notes).
+    """Finds the `AdminRoute` of a request, and calls its endpoint (the innermost ASGI app of
+    `AdminAPI`'s admin stack).
 
-    It picks the route Starlette's router would: the first, in the app's order, whose path and
-    method both match; a request that none matches (404, 405) goes on to the app as before. A
+    `match` picks the route Starlette's router would: the first, in the app's order, whose
+    path and method both match; a request that none matches (404, 405) is left to the app. A
     route's first segment after the prefix must be literal and no parameter may span segments,
     so that the segment and depth find every candidate; a route that breaks this is refused
-    when the middleware is built. `tests/api/test_dispatch.py` checks that both ways agree.
+    when the dispatch is built. `tests/api/test_dispatch.py` checks that both ways agree.
     """
 
-    def __init__(self, app: ASGIApp, routes: list[BaseRoute], handlers: dict[Any, Handler]):
-        self.app = app
+    def __init__(self, routes: list[BaseRoute], handlers: dict[Any, Handler]):
         self._routes: dict[tuple[str, int], list[tuple[AdminRoute, set[str]]]] = {}
         for route in routes:
             if not isinstance(route, AdminRoute):
@@ -99,29 +104,30 @@ class AdminDispatch:
         # middleware's, which still answers whatever is raised past here
         self._handlers = {k: v for k, v in handlers.items() if k not in (500, Exception)}
 
-    def _route(self, scope: Scope) -> tuple[AdminRoute, dict[str, Any]] | None:
+    def match(self, scope: Scope) -> bool:
+        """Whether an admin route serves this request; if one does, the scope gets it, its
+        endpoint and its path parameters, as Starlette's router would set them."""
         path: str = scope["path"]
-        if scope.get("root_path") or not path.startswith(PREFIX):
-            return None
+        if scope["type"] != "http" or scope.get("root_path") or not path.startswith(PREFIX):
+            return False
         method = scope["method"]
         for route, methods in self._routes.get(_first_segment(path), ()):
-            if method in methods and (match := route.path_regex.match(path)):
+            if method in methods and (found := route.path_regex.match(path)):
                 convertors = route.param_convertors
-                return route, {k: convertors[k].convert(v) for k, v in match.groupdict().items()}
-        return None
+                scope["path_params"] = {
+                    k: convertors[k].convert(v) for k, v in found.groupdict().items()
+                }
+                scope["endpoint"] = route.endpoint
+                scope["route"] = route
+                return True
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self._route(scope) if scope["type"] == "http" else None
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        route, params = found
-        scope["path_params"] = params
-        scope["endpoint"] = route.endpoint
-        scope["route"] = route
+        """Serve the request `match` found a route for."""
+        route: AdminRoute = scope["route"]
         request = Request(scope, receive, send)
         try:
-            response: Response = await route.endpoint(request, **params)
+            response: Response = await route.endpoint(request, **scope["path_params"])
         except Exception as exc:
             handler = None
             if isinstance(exc, HTTPException):
@@ -137,5 +143,51 @@ class AdminDispatch:
             exc.__traceback__ = None
         # Sent past the handlers: what a response raises once started cannot be answered any
         # more (Starlette raises there too), and one failing before its start (a file gone
-        # from storage) is no error of ours to shape: the outermost middleware answers 500.
+        # from storage) is no error of ours to shape: `ServerErrorMiddleware` answers 500.
         await response(scope, receive, send)
+
+
+class AdminAPI(FastAPI):
+    """FastAPI, with the admin routes served from the top of its ASGI call (see the module's
+    notes): `ServerErrorMiddleware` with the app's 500 handler, then the app's own middleware
+    (`add_middleware`, outermost last, as FastAPI stacks it), then `AdminDispatch`. Both stacks
+    are built together, before the first request, like FastAPI's own."""
+
+    _admin: ASGIApp
+    _dispatch: AdminDispatch
+    _named: dict[str, BaseRoute]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        self._dispatch = AdminDispatch(self.router.routes, self.exception_handlers)
+        self._named = {}
+        for route in self.router.routes:
+            name = getattr(route, "name", None)
+            if name is not None:
+                self._named.setdefault(name, route)
+        app: ASGIApp = self._dispatch
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        error_handler = next(
+            (v for k, v in reversed(self.exception_handlers.items()) if k in (500, Exception)),
+            None,
+        )
+        self._admin = ServerErrorMiddleware(app, handler=error_handler, debug=self.debug)
+        return stack
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        """The router's answer, with the route found by name in one lookup: the router asks
+        each route in turn, and each says no by raising (a tenth of a create's time)."""
+        route = self._named.get(name) if self.middleware_stack is not None else None
+        if route is None:
+            return super().url_path_for(name, **path_params)
+        return route.url_path_for(name, **path_params)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        if scope["type"] == "http" and self._dispatch.match(scope):
+            scope["app"] = self
+            await self._admin(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

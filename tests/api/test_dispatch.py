@@ -1,6 +1,7 @@
-"""`routing.AdminDispatch` serves the admin routes without Starlette's router: it must pick the
-route the router would for every path and method, leave the rest (404, 405, other paths) to
-the app, and answer an endpoint's exceptions as Starlette's exception middleware did."""
+"""`routing.AdminAPI` serves the admin routes through `AdminDispatch`, without Starlette's
+router: it must pick the route the router would for every path and method, leave the rest
+(404, 405, other paths) to the app, and answer an endpoint's exceptions as Starlette's
+exception and server-error middleware did."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import Match, NoMatchFound
 
 from supportdesk.errors import ResourceNotFound
-from supportdesk.routing import PREFIX, AdminDispatch, AdminRoute, admin_router
+from supportdesk.routing import PREFIX, AdminAPI, AdminDispatch, AdminRoute, admin_router
 from tests.api.test_errors import assert_error
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -44,20 +45,20 @@ def _router_choice(app: FastAPI, scope: dict[str, Any]) -> tuple[Any, dict[str, 
 
 
 def test_dispatch_picks_the_route_the_router_would(app: FastAPI) -> None:
-    dispatch = AdminDispatch(app, app.router.routes, app.exception_handlers)
+    dispatch = AdminDispatch(app.router.routes, app.exception_handlers)
     served = 0
     for path in _paths(app):
         for method in METHODS:
-            scope = {"type": "http", "path": path, "method": method, "root_path": ""}
-            ours = dispatch._route(scope)
+            scope: dict[str, Any] = {"type": "http", "path": path, "method": method}
             theirs = _router_choice(app, scope)
-            if ours is None:
+            if not dispatch.match(scope):
                 # left to the app: no admin route matches it fully
                 assert theirs is None or not isinstance(theirs[0], AdminRoute), (method, path)
             else:
                 served += 1
-                assert theirs is not None and ours[0] is theirs[0], (method, path)
-                assert ours[1] == theirs[1], (method, path)
+                assert theirs is not None and scope["route"] is theirs[0], (method, path)
+                assert scope["path_params"] == theirs[1], (method, path)
+                assert scope["endpoint"] is theirs[0].endpoint
     assert served > 40  # every admin operation was among them
 
 
@@ -69,7 +70,7 @@ def test_a_route_it_cannot_dispatch_is_refused(app: FastAPI) -> None:
         return Response()
 
     with pytest.raises(TypeError, match="cannot be dispatched"):
-        AdminDispatch(app, router.routes, {})
+        AdminDispatch(router.routes, {})
 
 
 async def test_endpoint_errors_are_answered_as_before(
@@ -94,8 +95,27 @@ async def test_endpoint_errors_are_answered_as_before(
     body = assert_error(response, 500, "internal")
     assert "kaboom" not in response.text
     assert any(str(body["request_id"]) in record.getMessage() for record in caplog.records)
-    # served by the dispatch, not by the router behind it
-    layer: Any = app.middleware_stack
-    while not isinstance(layer, AdminDispatch):
-        layer = layer.app
-    assert layer._route({"type": "http", "path": f"{PREFIX}/faults/x", "method": "GET"})
+    # served from the top of the call: FastAPI's own stack is not entered
+    assert isinstance(app, AdminAPI)
+
+    async def unused(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError(f"{scope['path']} went through FastAPI's middleware stack")
+
+    app.middleware_stack = unused
+    assert_error(await client.get("/faults/missing"), 404, "not_found")
+    assert_error(await client.get("/faults/other"), 500, "internal")
+
+
+async def test_urls_by_name_are_the_routers(app: FastAPI, client: httpx.AsyncClient) -> None:
+    assert (await client.get("/tickets/1")).status_code in (200, 404)  # the app is built
+    checked = 0
+    for route in app.router.routes:
+        if isinstance(route, AdminRoute):
+            params = {name: "5" for name in route.param_convertors}
+            ours = app.url_path_for(route.name, **params)
+            assert ours == app.router.url_path_for(route.name, **params), route.name
+            checked += 1
+    assert checked > 40
+    assert app.url_path_for("health") == "/health"
+    with pytest.raises(NoMatchFound):
+        app.url_path_for("get_ticket", nothing="5")
