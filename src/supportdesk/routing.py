@@ -26,12 +26,13 @@ change 8, measured with callgrind on `GET /tickets/{id}?include=messages`):
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
-from starlette.convertors import PathConvertor
+from starlette.convertors import PathConvertor, StringConvertor
 from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.middleware.errors import ServerErrorMiddleware
@@ -78,6 +79,10 @@ def _first_segment(path: str) -> tuple[str, int]:
     return segments[1] if len(segments) > 1 else "", len(segments)
 
 
+# a route, the pattern of its path, and whether any of its parameters is not a plain string
+_Candidate = tuple[AdminRoute, re.Pattern[str], bool]
+
+
 class AdminDispatch:
     """Finds the `AdminRoute` of a request, and calls its endpoint (the innermost ASGI app of
     `AdminAPI`'s admin stack).
@@ -90,16 +95,19 @@ class AdminDispatch:
     """
 
     def __init__(self, routes: list[BaseRoute], handlers: dict[Any, Handler]):
-        self._routes: dict[tuple[str, int], list[tuple[AdminRoute, set[str]]]] = {}
+        # by method, first segment and depth, in the app's order
+        self._routes: dict[tuple[str, str, int], list[_Candidate]] = {}
         for route in routes:
             if not isinstance(route, AdminRoute):
                 continue
             first, depth = _first_segment(route.path)
-            if "{" in first or any(
-                isinstance(c, PathConvertor) for c in route.param_convertors.values()
-            ):
+            convertors = route.param_convertors.values()
+            if "{" in first or any(isinstance(c, PathConvertor) for c in convertors):
                 raise TypeError(f"{route.path!r} cannot be dispatched by its first segment")
-            self._routes.setdefault((first, depth), []).append((route, route.methods or set()))
+            typed = any(not isinstance(c, StringConvertor) for c in convertors)
+            for method in route.methods or ():
+                candidates = self._routes.setdefault((method, first, depth), [])
+                candidates.append((route, route.path_regex, typed))
         # what Starlette's exception middleware applies: the 500 handler is the outermost
         # middleware's, which still answers whatever is raised past here
         self._handlers = {k: v for k, v in handlers.items() if k not in (500, Exception)}
@@ -108,15 +116,16 @@ class AdminDispatch:
         """Whether an admin route serves this request; if one does, the scope gets it, its
         endpoint and its path parameters, as Starlette's router would set them."""
         path: str = scope["path"]
-        if scope["type"] != "http" or scope.get("root_path") or not path.startswith(PREFIX):
+        if not path.startswith(PREFIX) or scope.get("root_path"):
             return False
-        method = scope["method"]
-        for route, methods in self._routes.get(_first_segment(path), ()):
-            if method in methods and (found := route.path_regex.match(path)):
-                convertors = route.param_convertors
-                scope["path_params"] = {
-                    k: convertors[k].convert(v) for k, v in found.groupdict().items()
-                }
+        first, depth = _first_segment(path)
+        for route, pattern, typed in self._routes.get((scope["method"], first, depth), ()):
+            if found := pattern.match(path):
+                params = found.groupdict()
+                if typed:
+                    convertors = route.param_convertors
+                    params = {k: convertors[k].convert(v) for k, v in params.items()}
+                scope["path_params"] = params
                 scope["endpoint"] = route.endpoint
                 scope["route"] = route
                 return True

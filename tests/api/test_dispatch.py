@@ -111,7 +111,7 @@ async def test_urls_by_name_are_the_routers(app: FastAPI, client: httpx.AsyncCli
     checked = 0
     for route in app.router.routes:
         if isinstance(route, AdminRoute):
-            params = {name: "5" for name in route.param_convertors}
+            params = dict.fromkeys(route.param_convertors, "5")
             ours = app.url_path_for(route.name, **params)
             assert ours == app.router.url_path_for(route.name, **params), route.name
             checked += 1

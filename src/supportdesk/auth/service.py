@@ -37,29 +37,31 @@ class _Known:
 
 
 class KeyCache:
-    """The keys this worker found by token hash in the last `ttl` seconds, so that a busy key
-    costs one read every `ttl` seconds, not one per request. Only keys that were found and
-    enabled are kept: an unknown token is looked up every time, and cannot fill the cache
-    (bounded besides, least recently used first out)."""
+    """The keys this worker found in the last `ttl` seconds, by the Authorization header that
+    named them, so that a busy key costs one read every `ttl` seconds, not one per request,
+    and a request of a known key neither parses its header nor hashes its token. The worker
+    sees each token on every request anyway; the cache keeps them in its memory only. Only
+    keys that were found and enabled are kept: an unknown token is looked up every time, and
+    cannot fill the cache (bounded besides, least recently used first out)."""
 
     def __init__(self, ttl: float = KEY_CACHE_TTL_S, size: int = 1024) -> None:
         self._ttl = ttl
         self._size = size
         self._known: OrderedDict[str, _Known] = OrderedDict()
 
-    def get(self, token_hash: str) -> _Known | None:
-        known = self._known.get(token_hash)
+    def get(self, header: str) -> _Known | None:
+        known = self._known.get(header)
         if known is None:
             return None
         if time.monotonic() >= known.until:
-            del self._known[token_hash]
+            del self._known[header]
             return None
-        self._known.move_to_end(token_hash)
+        self._known.move_to_end(header)
         return known
 
-    def put(self, token_hash: str, key: ApiKey, last_used: datetime | None) -> _Known:
-        known = self._known[token_hash] = _Known(key, last_used, time.monotonic() + self._ttl)
-        self._known.move_to_end(token_hash)
+    def put(self, header: str, key: ApiKey, last_used: datetime | None) -> _Known:
+        known = self._known[header] = _Known(key, last_used, time.monotonic() + self._ttl)
+        self._known.move_to_end(header)
         if len(self._known) > self._size:
             self._known.popitem(last=False)
         return known
@@ -80,16 +82,17 @@ async def authenticate(
 ) -> ApiKey:
     """The key behind an Authorization header: 401 for a missing, unknown or disabled key,
     403 for an address outside its allow-list."""
-    token_hash = hash_token(bearer_token(header))
-    known = keys.get(token_hash)
+    known = keys.get(header) if header else None
     if known is None:
+        token_hash = hash_token(bearer_token(header))
+        assert header is not None  # bearer_token refused a missing one
         async with db.read() as conn:
             row = await repository.find_by_hash(conn, token_hash)
         if row is None or not hashes_match(row["token_hash"], token_hash) or not row["enabled"]:
             raise Unauthenticated("The provided API key is invalid or has been disabled.")
         last_used = row["last_used_at"]
         known = keys.put(
-            token_hash,
+            header,
             repository.to_key(row),
             None if last_used is None else datetime.fromisoformat(last_used),
         )

@@ -19,13 +19,16 @@ from supportdesk.queries import ListQuery, ResourceQuery
 Q = TypeVar("Q", bound=ResourceQuery)
 
 
+# from the scope itself: Starlette's `request.app` is a property, a call of its own per use
+
+
 def settings(request: Request) -> Settings:
-    value: Settings = request.app.state.settings
+    value: Settings = request.scope["app"].state.settings
     return value
 
 
 def database(request: Request) -> Database:
-    db: Database = request.app.state.db
+    db: Database = request.scope["app"].state.db
     return db
 
 
