@@ -8,6 +8,7 @@ import asyncio
 import fcntl
 import mmap
 import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -70,11 +71,11 @@ async def test_a_cancelled_wait_gives_the_lock_back_when_it_comes(tmp_path: Path
         lock.close()
 
 
-async def test_the_checkpointer_truncates_a_long_wal_in_its_turn_as_a_writer(
+async def test_the_checkpointer_restarts_a_long_wal_in_its_turn_as_a_writer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limit = 256 * 1024
-    monkeypatch.setattr(sqlite, "WAL_TRUNCATE_BYTES", limit)
+    monkeypatch.setattr(sqlite, "WAL_LIMIT_BYTES", limit)
     path = str(tmp_path / "x.db")
     wal = Path(f"{path}-wal")
     writer, reader = sqlite.connect(path), sqlite.connect(path)
@@ -92,14 +93,17 @@ async def test_the_checkpointer_truncates_a_long_wal_in_its_turn_as_a_writer(
         fcntl.flock(other, fcntl.LOCK_EX)  # another process is writing
         checkpointer.start()
         await asyncio.sleep(0.5)
-        assert wal.stat().st_size > limit, "truncated without waiting for the writers' lock"
+        assert checkpointer._restarted_at == 0, "restarted without waiting for the writers' lock"
         fcntl.flock(other, fcntl.LOCK_UN)
         for _ in range(100):
             await asyncio.sleep(0.05)
-            if wal.stat().st_size == 0:
+            if checkpointer._restarted_at:
                 break
-        assert wal.stat().st_size == 0
-        assert writer.execute("SELECT count(*) FROM t").fetchone()["count(*)"] == 100
+        assert checkpointer._restarted_at > 0
+        # the next write starts the WAL over, cut back to the limit
+        writer.execute("INSERT INTO t VALUES (?)", (os.urandom(8192),))
+        assert wal.stat().st_size <= limit
+        assert writer.execute("SELECT count(*) FROM t").fetchone()["count(*)"] == 101
     finally:
         os.close(other)
         checkpointer.stop()
@@ -107,10 +111,10 @@ async def test_the_checkpointer_truncates_a_long_wal_in_its_turn_as_a_writer(
         reader.close()
 
 
-async def test_readers_that_hold_the_wal_put_the_truncation_off(
+async def test_readers_that_hold_the_wal_put_the_restart_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite, "WAL_TRUNCATE_BYTES", 64 * 1024)
+    monkeypatch.setattr(sqlite, "WAL_LIMIT_BYTES", 64 * 1024)
     path = str(tmp_path / "x.db")
     writer, reader = sqlite.connect(path), sqlite.connect(path)
     writer.execute("PRAGMA wal_autocheckpoint = 0")
@@ -126,7 +130,7 @@ async def test_readers_that_hold_the_wal_put_the_truncation_off(
         for _ in range(40):
             await asyncio.sleep(0.025)
             free += _free(f"{path}-writer")
-        # one try held the writers up for TRUNCATE_WAIT_MS; then it waits TRUNCATE_BACKOFF_S
+        # one try held the writers up for RESTART_WAIT_MS; then it waits RESTART_BACKOFF_S
         assert free >= 25, free
     finally:
         checkpointer.stop()
@@ -164,26 +168,34 @@ async def test_a_writer_gives_way_to_another_process_that_waits(
 
 async def test_the_wal_stays_small_under_writes_that_never_pause(tmp_path: Path) -> None:
     """Each round (half a second) copies the WAL back while the writers go on, then
-    truncates it in their turn: the WAL holds about a round's writes, not all of them (up to
-    the WAL_TRUNCATE_BYTES it had to reach before)."""
+    restarts it in their turn: the next writes go over the WAL's start again, so it holds
+    about a round's writes, not all of them."""
     path = str(tmp_path / "x.db")
     setup = sqlite.connect(path)
     setup.execute("CREATE TABLE t (b BLOB)")
     setup.close()
     database = sqlite.SQLiteDatabase(path, background_checkpoints=True)
     await database.connect()
-    written, size, truncated = 0, 0, 0
-    wal = Path(f"{path}-wal")
+    written, frames, restarts = 0, 0, 0
+    shm = Path(f"{path}-shm")
     try:
         deadline = asyncio.get_running_loop().time() + 4.0
         while asyncio.get_running_loop().time() < deadline:
             async with database.transaction() as conn:
                 await conn.execute(text("INSERT INTO t VALUES (randomblob(8192))"))
             written += 8192
-            now = wal.stat().st_size if wal.exists() else 0
-            truncated += now < size
-            size = now
+            now = _wal_frames(shm)
+            restarts += now < frames
+            frames = now
     finally:
         await database.close()
-    # about once a round: without it the WAL would have grown to the whole 40-odd MB
-    assert truncated >= 4, f"{truncated} truncations while {written >> 20} MB were written"
+    # about once a round: without it the WAL would have grown to all that was written
+    assert restarts >= 4, f"{restarts} restarts while {written >> 20} MB were written"
+
+
+def _wal_frames(shm: Path) -> int:
+    """The frames in the WAL now: `mxFrame` of the WAL index header, at byte 16 of the shm
+    file, in the machine's byte order (sqlite.org/walformat.html)."""
+    with shm.open("rb") as index:
+        header = index.read(20)
+    return int(struct.unpack_from("=I", header, 16)[0])
