@@ -551,6 +551,8 @@ def main() -> None:
         "instances behind haproxy, the capacity model",
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     wrk = ensure_wrk()
     if args.scale:
         import scale

@@ -188,3 +188,17 @@ async def test_health_is_503_when_the_database_does_not_answer(closed_db_app: Fa
         response = await http.get("/health")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable"}
+
+
+async def test_only_the_plain_header_of_a_known_key_is_cached(
+    call, app: FastAPI, token: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The cache is keyed by the Authorization header: a key written any other way still
+    works, but is looked up each time, so variants of one key cannot fill the cache."""
+    variants = [f"bearer {token}", f"BEARER   {token}  ", f"Bearer {token}" + " " * 10_000]
+    for header in variants:
+        response = await call("GET", "/tickets", headers={"Authorization": header})
+        assert response.status_code == 200, header[:20]
+    assert app.state.keys._known == {}
+    assert (await call("GET", "/tickets", token)).status_code == 200
+    assert list(app.state.keys._known) == [f"Bearer {token}"]

@@ -199,3 +199,38 @@ def _wal_frames(shm: Path) -> int:
     with shm.open("rb") as index:
         header = index.read(20)
     return int(struct.unpack_from("=I", header, 16)[0])
+
+
+async def test_an_idle_wal_is_not_restarted_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restart the WAL keeps its old frame count until the next write: a WAL past
+    the limit must not be restarted (the writers held up) every round while nothing is
+    written."""
+    monkeypatch.setattr(sqlite, "WAL_LIMIT_BYTES", 64 * 1024)
+    path = str(tmp_path / "x.db")
+    writer = sqlite.connect(path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (b BLOB)")
+    for _ in range(50):
+        writer.execute("INSERT INTO t VALUES (?)", (os.urandom(8192),))
+    checkpointer = sqlite.Checkpointer(path, interval=0.02)
+    restarts: list[int] = []
+    restart = checkpointer._restart
+
+    def counted() -> None:
+        restarts.append(1)
+        restart()
+
+    monkeypatch.setattr(checkpointer, "_restart", counted)
+    checkpointer.start()
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if checkpointer._restarted_at:
+                break
+        await asyncio.sleep(0.5)  # 25 rounds with nothing written
+        assert len(restarts) == 1, len(restarts)
+    finally:
+        checkpointer.stop()
+        writer.close()

@@ -41,8 +41,10 @@ class KeyCache:
     named them, so that a busy key costs one read every `ttl` seconds, not one per request,
     and a request of a known key neither parses its header nor hashes its token. The worker
     sees each token on every request anyway; the cache keeps them in its memory only. Only
-    keys that were found and enabled are kept: an unknown token is looked up every time, and
-    cannot fill the cache (bounded besides, least recently used first out)."""
+    keys that were found and enabled are kept, each under its one header `Bearer <token>`:
+    an unknown token, or a known one written otherwise (other spaces, other case), is looked
+    up every time, and cannot fill the cache (bounded besides, least recently used first
+    out)."""
 
     def __init__(self, ttl: float = KEY_CACHE_TTL_S, size: int = 1024) -> None:
         self._ttl = ttl
@@ -84,18 +86,20 @@ async def authenticate(
     403 for an address outside its allow-list."""
     known = keys.get(header) if header else None
     if known is None:
-        token_hash = hash_token(bearer_token(header))
-        assert header is not None  # bearer_token refused a missing one
+        token = bearer_token(header)
+        token_hash = hash_token(token)
         async with db.read() as conn:
             row = await repository.find_by_hash(conn, token_hash)
         if row is None or not hashes_match(row["token_hash"], token_hash) or not row["enabled"]:
             raise Unauthenticated("The provided API key is invalid or has been disabled.")
         last_used = row["last_used_at"]
-        known = keys.put(
-            header,
-            repository.to_key(row),
-            None if last_used is None else datetime.fromisoformat(last_used),
-        )
+        found = repository.to_key(row)
+        used = None if last_used is None else datetime.fromisoformat(last_used)
+        canonical = f"Bearer {token}"
+        if header == canonical:
+            known = keys.put(canonical, found, used)
+        else:
+            known = _Known(found, used, 0.0)
     key = known.key
     if not key.admits(address):
         raise Forbidden("You do not have permission to access this resource.")

@@ -56,7 +56,6 @@ from supportdesk.errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
-PAGE_BYTES = 4096  # SQLite's default page size: the WAL's frames are this long
 RESTART_WAIT_MS = 250
 RESTART_BACKOFF_S = 10.0
 CATCH_UP_FRAMES = 256  # 1 MiB to copy back in the writers' turn
@@ -176,6 +175,7 @@ class Checkpointer(threading.Thread):
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
         self._writers = os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+        self._page_bytes: int = self._conn.execute("PRAGMA page_size").fetchone()[0]
         self._interval = interval
         self._stopped = threading.Event()
         self._next_restart = 0.0
@@ -187,7 +187,7 @@ class Checkpointer(threading.Thread):
             try:
                 caught_up, frames = self._copy_back()
                 if time.monotonic() >= self._next_restart and (
-                    caught_up or frames * PAGE_BYTES > WAL_LIMIT_BYTES
+                    caught_up or frames * self._page_bytes > WAL_LIMIT_BYTES
                 ):
                     self._restart()
             except (sqlite3.Error, OSError):
@@ -195,13 +195,14 @@ class Checkpointer(threading.Thread):
 
     def _copy_back(self) -> tuple[bool, int]:
         """PASSIVE checkpoints while the writers go on, and the WAL's frames: caught up once
-        a round finds at most `CATCH_UP_FRAMES` new ones; not if nothing was written since
-        the last restart, or the writers outpace it."""
+        a round finds at most `CATCH_UP_FRAMES` new ones; not if the writers outpace it.
+        Nothing (False, 0) if nothing was written since the last restart: the WAL keeps its
+        old frame count until the next write, and it must not be restarted again."""
         seen = 0
         for _ in range(CATCH_UP_ROUNDS):
             _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if frames <= 0 or frames == self._restarted_at:
-                return False, frames
+                return False, 0
             if frames - seen <= CATCH_UP_FRAMES:
                 return True, frames
             seen = frames
@@ -340,6 +341,10 @@ class _Read:
     async def __aexit__(self, *exc: object) -> None:
         try:
             self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:  # or every later BEGIN would fail
+                self._conn.execute("ROLLBACK")
+            raise
         finally:
             self._lock.release()
 
