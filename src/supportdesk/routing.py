@@ -161,7 +161,9 @@ class AdminAPI(FastAPI):
     """FastAPI, with the admin routes served from the top of its ASGI call (see the module's
     notes): `ServerErrorMiddleware` with the app's 500 handler, then the app's own middleware
     (`add_middleware`, outermost last, as FastAPI stacks it), then `AdminDispatch`. Both stacks
-    are built together, before the first request, like FastAPI's own."""
+    are built together, before the first request, like FastAPI's own; each has its own
+    instances of the app's middleware, which must therefore keep no state between requests
+    (`RequestContext` and `Recorder` keep theirs in the request's scope)."""
 
     _admin: ASGIApp
     _dispatch: AdminDispatch

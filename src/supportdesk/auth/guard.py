@@ -27,16 +27,17 @@ async def authorize(request: Request, permission: str) -> ApiKey:
     # read from the ASGI scope itself: Starlette's `headers`, `client` and `state` objects
     # cost a cheap read more than the dictionary lookups they wrap
     scope = request.scope
+    app_state = scope["app"].state
     client = scope.get("client")
     key = await service.authenticate(
         database(request),
-        request.app.state.keys,
+        app_state.keys,
         _authorization(scope["headers"]),
         client[0] if client else None,
     )
     state = scope.setdefault("state", {})
     state["key_id"] = key.id
-    limiter: RateLimiter = request.app.state.limiter
+    limiter: RateLimiter = app_state.limiter
     verdict = await limiter.check(key.id, key.rate_limit)
     if verdict is not None:
         state["response_headers"] = verdict.headers()

@@ -19,9 +19,8 @@ from supportdesk.queries import ListQuery, ResourceQuery
 Q = TypeVar("Q", bound=ResourceQuery)
 
 
-# from the scope itself: Starlette's `request.app` is a property, a call of its own per use
-
-
+# Both read the app from the scope itself: Starlette's `request.app` is a property, a call of
+# its own on every use.
 def settings(request: Request) -> Settings:
     value: Settings = request.scope["app"].state.settings
     return value
